@@ -94,7 +94,8 @@ def save_cached(folders: Sequence[Path], split: str, key: str, x: np.ndarray,
             continue
         try:
             for old in folder.glob(f"{split}-*.npy"):
-                old.unlink()
+                if not old.name.startswith(f"{split}-{key}."):
+                    old.unlink()
             px, py = _paths(folder, split, key)
             _atomic_save(py, y)
             _atomic_save(px, x)

@@ -64,10 +64,10 @@ def verify_file(path: Path, fspec: FileSpec) -> str:
     fix = (f"Delete {path} and let the loader download it again, or replace it with the "
            f"original file (md5 {fspec.md5}).")
     size = path.stat().st_size
-    if fspec.size is not None and size != fspec.size:
-        raise DataError(f"{path}: size {size} bytes, expected {fspec.size} (truncated or not "
-                        f"the original file; md5 expected {fspec.md5}). {fix}")
     actual = file_md5(path)
+    if fspec.size is not None and size != fspec.size:
+        raise DataError(f"{path}: size {size} bytes, expected {fspec.size}; md5 {actual}, "
+                        f"expected {fspec.md5} (truncated or not the original file). {fix}")
     if actual != fspec.md5:
         raise DataError(f"{path}: md5 mismatch, expected {fspec.md5}, got {actual} "
                         f"(corrupt, truncated or tampered file). {fix}")

@@ -1,0 +1,118 @@
+"""Throughput benchmark: ``python -m ebl_ref.bench [--json]``.
+
+Measures, on random inputs and freshly initialised parameters:
+
+* ``free_phase`` — one free relaxation of ``--free-iters`` iterations from zero;
+* ``cep_step`` — a whole C-EP gradient: free phase + two nudged phases of ``--train-iters`` +
+  the parameter gradients at both nudged states;
+* ``gemm`` — the float GEMM rate of the same array library (square matrices, same dtype),
+  measured in the same run, as the yardstick.
+
+Achieved GFLOP/s count the minimum-work FLOPs of REFERENCE-CODE §10
+(:meth:`ebl_ref.network.DCHN.flops_per_iteration` per iteration per example; the gradient
+convolutions are not counted). Each measurement is warmed up once, repeated, and the median
+reported. This is a benchmark, not a test: nothing here asserts a speed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from .backend import get_backend
+from .minimize import channel_major
+from .network import DCHN, init_params, one_hot
+from .rules import estimate_gradient, free_phase
+
+
+def _median_seconds(fn, backend, repeats: int) -> float:
+    fn()  # warm-up
+    backend.synchronize()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        backend.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def gemm_gflops(backend, n: int = 2048, repeats: int = 5) -> float:
+    """Rate of an n×n by n×n matrix product in the backend's dtype, GFLOP/s."""
+    rng = np.random.default_rng(0)
+    a, b = (backend.asarray(rng.standard_normal((n, n))) for _ in range(2))
+    seconds = _median_seconds(lambda: a @ b, backend, repeats)
+    return 2 * n ** 3 / seconds / 1e9
+
+
+def run(widths=(128, 256, 512, 512), batch=16, free_iters=60, train_iters=15, device="cpu",
+        dtype="float32", in_channels=3, n_classes=10, beta=0.25, repeats=3) -> dict:
+    """Run the benchmark and return its results as a dict."""
+    backend = get_backend(device, dtype)
+    net = DCHN(in_channels=in_channels, widths=tuple(widths), n_classes=n_classes)
+    rng = np.random.default_rng(0)
+    params = init_params(net, rng, backend=backend)
+    x = channel_major(backend.asarray(rng.standard_normal((batch, in_channels, 32, 32))))
+    y = one_hot(rng.integers(0, n_classes, batch), n_classes, x)
+
+    t_free = _median_seconds(lambda: free_phase(params, net, x, free_iters), backend, repeats)
+    t_cep = _median_seconds(
+        lambda: estimate_gradient("c-ep", params, net, x, y, beta=beta, free_iters=free_iters,
+                                  train_iters=train_iters), backend, repeats)
+    gemm = gemm_gflops(backend)
+    flop_iter = net.flops_per_iteration() * batch
+    free_gflops = free_iters * flop_iter / t_free / 1e9
+    cep_gflops = (free_iters + 2 * train_iters) * flop_iter / t_cep / 1e9
+    return {
+        "device": device, "dtype": dtype, "widths": list(widths), "batch": batch,
+        "free_iters": free_iters, "train_iters": train_iters,
+        "gflop_per_example_per_iteration": net.flops_per_iteration() / 1e9,
+        "free_phase": {"seconds": t_free, "examples_per_s": batch / t_free,
+                       "gflops": free_gflops, "fraction_of_gemm": free_gflops / gemm},
+        "cep_step": {"seconds": t_cep, "examples_per_s": batch / t_cep,
+                     "gflops": cep_gflops, "fraction_of_gemm": cep_gflops / gemm},
+        "gemm_gflops": gemm,
+        "numpy": np.__version__, "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def _parse(argv):
+    p = argparse.ArgumentParser(prog="python -m ebl_ref.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--widths", default="128,256,512,512", help="four hidden widths")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--free-iters", type=int, default=60)
+    p.add_argument("--train-iters", type=int, default=15)
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    p.add_argument("--dtype", default="float32", choices=["float64", "float32", "float16"])
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    widths = tuple(int(w) for w in args.widths.split(","))
+    r = run(widths, args.batch, args.free_iters, args.train_iters, args.device, args.dtype,
+            repeats=args.repeats)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"DCHN widths {r['widths']}, batch {r['batch']}, {args.device} {args.dtype}")
+    print(f"GEMM yardstick: {r['gemm_gflops']:.1f} GFLOP/s")
+    for name, iters in (("free_phase", f"{args.free_iters} it"),
+                        ("cep_step", f"{args.free_iters}+2x{args.train_iters} it")):
+        m = r[name]
+        print(f"{name:10s} ({iters}): {m['seconds']:.3f} s, {m['examples_per_s']:.2f} ex/s, "
+              f"{m['gflops']:.1f} GFLOP/s = {100 * m['fraction_of_gemm']:.0f}% of GEMM")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

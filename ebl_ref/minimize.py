@@ -1,0 +1,153 @@
+"""The energy minimiser: relax the DCHN to equilibrium — free (eq. 1), nudged (eq. 4), or with
+the output clamped (eqs. 2 and 7).
+
+Each layer update is the exact minimiser of F with the other layers fixed, the pre-layer
+max-pool term linearised at the current arg-max (a majorise–minimise step, REFERENCE-CODE §1.5)::
+
+    s_k ← clip(a_k, 0, 1)                       hidden layers, a_k = −∂E/∂s_k
+    o   ← (a_5 + β y) / (1 + β)                 output: exact block minimiser of F + βC
+
+Output update under nudging (our choice): the reference iterates ``o ← a_5 − β(o − y)``, a
+fixed-point step whose fixed point is the same ``(a_5 + βy)/(1 + β)`` (§4.6) but which only
+converges geometrically (rate |β|) and oscillates at |β| = 1. We use the exact block minimiser,
+so every half-step provably does not increase F + βC for any β > −1, and the nudged state does
+not depend on how many iterations the output had to catch up. For β = 0 both are identical.
+
+Schedules (REFERENCE-CODE §3.1): ``"async"`` — per iteration, the odd group {s1, s3, o} then the
+even group {s2, s4}, each computed from the current state (the groups are independent sets, so
+each half-step is an exact block update); ``"sync"`` — all layers at once from the old state
+(one Jacobi sweep; F may increase). With the output clamped (CL/CpL) ``o`` is left out.
+
+Work discipline: each conv's pooled drive ``P(W_k ⋆ s_{k−1})`` and its arg-max are computed once
+per change of ``s_{k−1}`` and reused for both the drive of s_k and the feedback to s_{k−1};
+``P(W1 ⋆ x)`` once per batch. That is 3 convolutions + 3 transposed convolutions per iteration,
+the minimum of REFERENCE-CODE §10.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .backend import array_module
+from .network import HIDDEN, OUTPUT, DCHN, pooled_drive, preactivation
+
+SCHEDULES = {
+    "async": ((1, 3, OUTPUT), (2, 4)),
+    "sync": ((1, 2, 3, 4, OUTPUT),),
+}
+
+
+@dataclass
+class Equilibrium:
+    """The result of a relaxation.
+
+    Attributes
+    ----------
+    s : list of arrays, the state ``[x, s1, s2, s3, s4, o]`` after the last half-step
+    drives : list, ``drives[k]`` = ``(P(W_k ⋆ s_{k−1}), arg-max)`` valid at ``s``, or None
+    iterations : iterations run
+    residual : max over layers of max |s_k(t) − s_k(t−1)| in the last iteration (a host float;
+        0 for a clamped phase that has nothing to update, nan if no iteration ran)
+    """
+
+    s: list
+    drives: list
+    iterations: int
+    residual: float
+
+
+def initial_state(net: DCHN, x) -> list:
+    """``[x, 0, 0, 0, 0, 0]``: all free layers at zero (REFERENCE-CODE §2).
+
+    ``x`` is the input in channel-major layout (C0, B, S, S); see :func:`channel_major`.
+    """
+    xp = array_module(x)
+    batch = x.shape[1]
+    return [x] + [xp.zeros(net.state_shape(k, batch), dtype=x.dtype) for k in range(1, 6)]
+
+
+def channel_major(x):
+    """(B, C, H, W) images -> (C, B, H, W), the layout of every state (contiguous copy)."""
+    xp = array_module(x)
+    return xp.ascontiguousarray(x.transpose(1, 0, 2, 3))
+
+
+def groups(mode: str, clamp_output: bool = False) -> tuple:
+    """The layer groups of one iteration, e.g. ``((1, 3, 5), (2, 4))`` for ``"async"``."""
+    if mode not in SCHEDULES:
+        raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(SCHEDULES)}")
+    if not clamp_output:
+        return SCHEDULES[mode]
+    return tuple(tuple(k for k in g if k != OUTPUT) for g in SCHEDULES[mode])
+
+
+def update_layer(k: int, a, beta: float = 0.0, y=None):
+    """Exact block minimiser of F + βC in layer k given its pre-activation ``a_k``."""
+    if k == OUTPUT:
+        if beta == 0.0:
+            return a                          # o = a_5
+        return (a + beta * y) / (1.0 + beta)  # argmin_o ½‖o‖² − a·o + β·½‖o − y‖²
+    xp = array_module(a)
+    return xp.clip(a, 0.0, 1.0)               # hard sigmoid = argmin over [0,1] of ½s² − a·s
+
+
+def half_step(params: dict, s: list, drives: list, group: tuple, beta: float = 0.0, y=None):
+    """Update every layer of ``group`` from the current state (Jacobi within the group).
+
+    Returns the new ``(s, drives)``; pooled drives are computed only where missing, and those
+    whose pre layer changed are dropped.
+    """
+    needed = {k for k in group if k in HIDDEN} | {k + 1 for k in group if k + 1 in HIDDEN}
+    drives = list(drives)
+    for k in sorted(needed):
+        if drives[k] is None:
+            drives[k] = pooled_drive(params, s, k)
+    a = {k: preactivation(params, s, drives, k) for k in group}
+    s = list(s)
+    for k in group:
+        s[k] = update_layer(k, a[k], beta, y)
+        if k + 1 in HIDDEN:
+            drives[k + 1] = None  # its pre layer s_k changed
+    return s, drives
+
+
+def _change(s_new: list, s_old: list, layers) -> float:
+    return max(float(abs(s_new[k] - s_old[k]).max()) for k in layers) if layers else 0.0
+
+
+def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
+          clamp_output: bool = False, mode: str = "async", tol: float | None = None,
+          drives: list | None = None) -> Equilibrium:
+    """Run the minimiser from state ``s``.
+
+    Parameters
+    ----------
+    params : parameter dict
+    s : starting state ``[x, s1, s2, s3, s4, o]``; with ``clamp_output`` its ``o`` is kept
+    iterations : maximum number of iterations (each updates every free layer once)
+    beta, y : nudging β·C(o, y) on the output (eq. 4); y is one-hot (B, M)
+    clamp_output : keep ``o`` fixed and relax the hidden layers only (eqs. 2, 7)
+    mode : "async" or "sync"
+    tol : stop early once an iteration changes no unit by more than ``tol`` (checks every
+        iteration, a host sync on the GPU); None runs exactly ``iterations``
+    drives : pooled drives valid at ``s`` (e.g. from a previous :class:`Equilibrium`)
+    """
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if beta != 0.0 and not clamp_output:
+        if y is None:
+            raise ValueError("a nudged relaxation (beta != 0) needs the target y")
+        if beta <= -1.0:
+            raise ValueError(f"beta must be > -1 (F + βC is unbounded below in o), got {beta}")
+    schedule = groups(mode, clamp_output)
+    layers = sorted({k for g in schedule for k in g})
+    drives = [None] * 5 if drives is None else drives  # filled lazily by half_step
+    residual = float("nan")
+    for t in range(1, iterations + 1):
+        previous = s
+        for group in schedule:
+            s, drives = half_step(params, s, drives, group, beta, y)
+        if tol is not None or t == iterations:
+            residual = _change(s, previous, layers)
+            if tol is not None and residual <= tol:
+                break
+    return Equilibrium(s=s, drives=drives, iterations=t, residual=residual)

@@ -1,0 +1,250 @@
+"""Hand-written linear and pooling ops, each forward beside its transpose.
+
+Layout: every image-like array is **channel-major**, ``(C, B, H, W)`` — channels, batch,
+height, width. With that layout a convolution is one GEMM, ``(C_out, C_in·kh·kw) @
+(C_in·kh·kw, B·H·W)``, whose result already *is* the ``(C_out, B, H, W)`` output: no transposes
+on the hot path. (PyTorch's ``(B, C, H, W)`` would need one after every GEMM.)
+
+Convolution is PyTorch's ``conv2d`` semantics (cross-correlation, stride 1, zero padding
+``pad``, no bias). im2col is a loop over the ``kh × kw`` kernel offsets assigning strided slices,
+and col2im the same loop with ``+=`` — no fancy indexing or scatter-add, so the code is
+identical on NumPy and CuPy and deterministic (after Chainer's ``utils/conv.py``).
+
+Every op works on NumPy or CuPy arrays (the module is read off the argument). The loop-based
+oracles live in ``tests/naive_ops.py``; ``tests/test_ops.py`` checks each op against them and
+checks every adjoint identity ⟨A x, y⟩ = ⟨x, Aᵀ y⟩.
+"""
+from __future__ import annotations
+
+from .backend import array_module
+
+# --------------------------------------------------------------------------- convolution
+
+
+def _span(offset: int, pad: int, n_in: int, n_out: int):
+    """Output positions ``y`` whose input ``y + offset − pad`` lies inside ``[0, n_in)``.
+
+    Returns slices ``(out, in_)`` of equal length; positions outside read the zero padding.
+    """
+    start = max(0, pad - offset)
+    stop = min(n_out, n_in + pad - offset)
+    return slice(start, stop), slice(start + offset - pad, stop + offset - pad)
+
+
+def im2col(x, kh: int, kw: int, pad: int):
+    """Unfold kernel-sized patches of ``x`` into columns.
+
+    Parameters
+    ----------
+    x : array (C, B, H, W)
+    kh, kw : kernel height and width
+    pad : zero padding on every side
+
+    Returns
+    -------
+    cols : array (C·kh·kw, B·Ho·Wo), ``cols[(c,u,v), (b,y,x)] = x_pad[c, b, y+u, x+v]``
+        with ``x_pad`` the zero-padded ``x`` and ``Ho = H + 2·pad − kh + 1`` (likewise ``Wo``).
+    """
+    xp = array_module(x)
+    C, B, H, W = x.shape
+    Ho, Wo = H + 2 * pad - kh + 1, W + 2 * pad - kw + 1
+    cols = xp.zeros((C, kh, kw, B, Ho, Wo), dtype=x.dtype)
+    for u in range(kh):
+        ys, ys_in = _span(u, pad, H, Ho)
+        for v in range(kw):
+            xs, xs_in = _span(v, pad, W, Wo)
+            cols[:, u, v, :, ys, xs] = x[:, :, ys_in, xs_in]  # the rest stays 0 (padding)
+    return cols.reshape(C * kh * kw, B * Ho * Wo)
+
+
+def col2im(cols, shape, kh: int, kw: int, pad: int):
+    """Transpose of :func:`im2col`: fold columns back, summing overlapping patches.
+
+    Parameters
+    ----------
+    cols : array (C·kh·kw, B·Ho·Wo)
+    shape : (C, B, H, W) of the image ``im2col`` was applied to
+
+    Returns
+    -------
+    x : array (C, B, H, W)
+    """
+    xp = array_module(cols)
+    C, B, H, W = shape
+    Ho, Wo = H + 2 * pad - kh + 1, W + 2 * pad - kw + 1
+    cols = cols.reshape(C, kh, kw, B, Ho, Wo)
+    x = xp.zeros(shape, dtype=cols.dtype)
+    for u in range(kh):
+        ys, ys_in = _span(u, pad, H, Ho)
+        for v in range(kw):
+            xs, xs_in = _span(v, pad, W, Wo)
+            x[:, :, ys_in, xs_in] += cols[:, u, v, :, ys, xs]  # padding entries are dropped
+    return x
+
+
+def conv2d(x, w, pad: int = 1):
+    """``Z = W ⋆ x``: 2-D cross-correlation, stride 1, zero padding ``pad``.
+
+    Parameters
+    ----------
+    x : array (C_in, B, H, W)
+    w : array (C_out, C_in, kh, kw)
+
+    Returns
+    -------
+    z : array (C_out, B, Ho, Wo)
+    """
+    C_out, C_in, kh, kw = w.shape
+    _, B, H, W = x.shape
+    z = w.reshape(C_out, C_in * kh * kw) @ im2col(x, kh, kw, pad)  # (C_out, B·Ho·Wo)
+    return z.reshape(C_out, B, H + 2 * pad - kh + 1, W + 2 * pad - kw + 1)
+
+
+def conv2d_transpose(g, w, in_shape, pad: int = 1):
+    """``Wᵀ ⋆ g``: the adjoint of :func:`conv2d` in ``x`` (PyTorch's ``conv_transpose2d``).
+
+    Parameters
+    ----------
+    g : array (C_out, B, Ho, Wo)
+    w : array (C_out, C_in, kh, kw)
+    in_shape : (C_in, B, H, W) of the convolution's input
+
+    Returns
+    -------
+    x : array (C_in, B, H, W), with ⟨conv2d(x', w), g⟩ = ⟨x', conv2d_transpose(g, w)⟩
+    """
+    C_out, C_in, kh, kw = w.shape
+    cols = w.reshape(C_out, C_in * kh * kw).T @ g.reshape(C_out, -1)  # (C_in·kh·kw, B·Ho·Wo)
+    return col2im(cols, in_shape, kh, kw, pad)
+
+
+def conv2d_weight_grad(x, g, kernel_shape, pad: int = 1):
+    """``∂⟨g, W ⋆ x⟩/∂W``: the adjoint of :func:`conv2d` in ``w`` (summed over the batch).
+
+    Parameters
+    ----------
+    x : array (C_in, B, H, W)
+    g : array (C_out, B, Ho, Wo)
+    kernel_shape : (C_out, C_in, kh, kw)
+
+    Returns
+    -------
+    dw : array (C_out, C_in, kh, kw),
+        ``dw[o,i,u,v] = Σ_{b,y,x} g[o,b,y,x] · x_pad[i,b,y+u,x+v]``
+    """
+    C_out, C_in, kh, kw = kernel_shape
+    dw = g.reshape(C_out, -1) @ im2col(x, kh, kw, pad).T  # (C_out, C_in·kh·kw)
+    return dw.reshape(kernel_shape)
+
+
+# --------------------------------------------------------------------------- 2×2 max-pooling
+
+# Window positions in row-major order; the reference's tie rule (PyTorch's max_pool2d with
+# indices) keeps the FIRST maximum in this order: (0,0) > (0,1) > (1,0) > (1,1).
+WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+def _windows(z):
+    """View ``(C, B, H, W)`` as ``(C, B, H/2, 2, W/2, 2)``; H and W must be even."""
+    C, B, H, W = z.shape
+    if H % 2 or W % 2:
+        raise ValueError(f"2×2 max-pooling needs even height and width, got {H}×{W}")
+    return z.reshape(C, B, H // 2, 2, W // 2, 2)
+
+
+def maxpool2x2(z):
+    """2×2 max-pooling, stride 2, with the arg-max of every window.
+
+    Parameters
+    ----------
+    z : array (C, B, H, W), H and W even
+
+    Returns
+    -------
+    p : array (C, B, H/2, W/2), the window maxima
+    idx : int8 array (C, B, H/2, W/2), position of the maximum in :data:`WINDOW` order;
+        on ties the first position wins, as in the reference.
+    """
+    xp = array_module(z)
+    zw = _windows(z)  # (C, B, H/2, 2, W/2, 2)
+    a, b = zw[:, :, :, 0, :, 0], zw[:, :, :, 0, :, 1]  # top row of each window
+    c, d = zw[:, :, :, 1, :, 0], zw[:, :, :, 1, :, 1]  # bottom row
+    top, bottom = xp.maximum(a, b), xp.maximum(c, d)
+    p = xp.maximum(top, bottom)
+    # Strict ">" everywhere keeps the first maximum: b only beats a, bottom only beats top, if larger.
+    top_idx = (b > a).astype(xp.int8)                    # 0 or 1
+    bottom_idx = (d > c).astype(xp.int8) + xp.int8(2)    # 2 or 3
+    idx = xp.where(bottom > top, bottom_idx, top_idx)
+    return p, idx
+
+
+def unpool2x2(s, idx):
+    """Adjoint of "pick the arg-max of each window": place ``s`` at the recorded positions.
+
+    Parameters
+    ----------
+    s : array (C, B, H/2, W/2)
+    idx : int8 array (C, B, H/2, W/2) from :func:`maxpool2x2`
+
+    Returns
+    -------
+    u : array (C, B, H, W), zero except ``u[c, b, 2Y+i, 2X+j] = s[c, b, Y, X]`` where
+        ``WINDOW[idx[c, b, Y, X]] == (i, j)``.
+    """
+    xp = array_module(s)
+    C, B, H2, W2 = s.shape
+    u = xp.empty((C, B, H2, 2, W2, 2), dtype=s.dtype)
+    for k, (i, j) in enumerate(WINDOW):
+        xp.multiply(s, idx == k, out=u[:, :, :, i, :, j])  # s where the max was, else 0
+    return u.reshape(C, B, 2 * H2, 2 * W2)
+
+
+# --------------------------------------------------------------------------- dense
+
+
+def dense(s, w):
+    """``o = W5ᵀ vec(s)``: the dense interaction's drive on the output.
+
+    Parameters
+    ----------
+    s : array (C, B, h, w), the last hidden layer
+    w : array (C, h, w, M), index ``[c, y, x, j]`` (the pre layer flattened in (c, y, x) order)
+
+    Returns
+    -------
+    o : array (B, M)
+    """
+    xp = array_module(s)
+    return xp.tensordot(s, w, axes=([0, 2, 3], [0, 1, 2]))  # (B, M)
+
+
+def dense_transpose(o, w):
+    """Adjoint of :func:`dense` in ``s``: ``W5 · o`` reshaped to the pre layer.
+
+    Parameters
+    ----------
+    o : array (B, M)
+    w : array (C, h, w, M)
+
+    Returns
+    -------
+    s : array (C, B, h, w)
+    """
+    xp = array_module(o)
+    return xp.tensordot(w, o, axes=([3], [1])).transpose(0, 3, 1, 2)  # (C,h,w,B) -> (C,B,h,w)
+
+
+def dense_weight_grad(s, o):
+    """Adjoint of :func:`dense` in ``w``: ``∂⟨o', dense(s, W)⟩/∂W`` summed over the batch.
+
+    Parameters
+    ----------
+    s : array (C, B, h, w)
+    o : array (B, M)
+
+    Returns
+    -------
+    dw : array (C, h, w, M), ``dw[c,y,x,j] = Σ_b s[c,b,y,x] · o[b,j]``
+    """
+    xp = array_module(s)
+    return xp.tensordot(s, o, axes=([1], [0]))  # (C, h, w, M)

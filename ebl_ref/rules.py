@@ -46,6 +46,7 @@ class Phases:
     free : the free equilibrium s* (eq. 1)
     iterations : iterations of each second phase
     mode : "async" or "sync"
+    tol : optional early stop of each second phase (see :func:`ebl_ref.minimize.relax`)
     """
 
     params: dict
@@ -53,18 +54,19 @@ class Phases:
     free: Equilibrium
     iterations: int = 15
     mode: str = "async"
+    tol: float | None = None
 
     def nudged(self, beta: float) -> Equilibrium:
         """s_β^EP = argmin (E + βC), relaxed from s* (eq. 4)."""
         return relax(self.params, self.free.s, self.iterations, beta=beta, y=self.y,
-                     mode=self.mode, drives=self.free.drives)
+                     mode=self.mode, tol=self.tol, drives=self.free.drives)
 
     def clamped(self, o) -> Equilibrium:
         """h = argmin_h E(θ, x, h, o) with the output clamped to ``o``, relaxed from h* (eq. 2)."""
         s = list(self.free.s)
         s[OUTPUT] = o
         return relax(self.params, s, self.iterations, clamp_output=True, mode=self.mode,
-                     drives=self.free.drives)
+                     tol=self.tol, drives=self.free.drives)
 
     def coupled(self, beta: float) -> Equilibrium:
         """s_β^CpL: output clamped to o_β = (1 − β) o* + β y (eq. 7)."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .backprop import rbp, tbp
 from .minimize import Equilibrium, initial_state, relax
 from .network import OUTPUT, param_grads
 
@@ -130,12 +131,18 @@ RULES = {
 }
 
 
+# The baselines of Table 1 (:mod:`ebl_ref.backprop`), same signature: ``fn(ph, beta) -> grads``
+# (beta ignored). backprop.py never imports this module.
+BASELINES = {"tbp": tbp, "rbp": rbp}
+ALGORITHMS = {**RULES, **BASELINES}
+
+
 def get_rule(name: str):
-    """The rule function for ``name``; a clear error listing the choices otherwise."""
+    """The rule (or baseline) function for ``name``; a clear error listing the choices otherwise."""
     try:
-        return RULES[name]
+        return ALGORITHMS[name]
     except KeyError:
-        raise ValueError(f"unknown rule {name!r}: choose one of {', '.join(RULES)}") from None
+        raise ValueError(f"unknown rule {name!r}: choose one of {', '.join(ALGORITHMS)}") from None
 
 
 def free_phase(params: dict, net, x, iterations: int = 60, mode: str = "async",
@@ -151,7 +158,7 @@ def estimate_gradient(rule: str, params: dict, net, x, y, *, beta: float = 0.25,
 
     Parameters
     ----------
-    rule : a key of :data:`RULES`
+    rule : a key of :data:`ALGORITHMS` (the seven rules, ``tbp`` or ``rbp``)
     x : input, channel-major (C0, B, S, S); y : one-hot targets (B, M)
     beta : the nudging strength β > 0 (the rule chooses its sign); CL ignores it
     free : a free equilibrium to reuse instead of relaxing again

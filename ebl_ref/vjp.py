@@ -1,0 +1,240 @@
+"""Reverse mode (and forward linearisation) of one minimiser step, written by hand from the ops.
+
+One step (REFERENCE-CODE §3.1) updates the layers of a group G from the state ``s`` before it —
+an asynchronous half-step (G = {1, 3, 5} or {2, 4}) or the synchronous step (G = {1, …, 5}),
+free phase (β = 0)::
+
+    s_k' = clip(a_k(θ, s), 0, 1)    hidden k ∈ G         (hard sigmoid)
+    o'   = a_5(θ, s)                                      (linear output, no clamp)
+    s_j' = s_j                      j ∉ G
+
+    a_k = b_k + P(W_k ⋆ s_{k−1}) + W_{k+1} ⋆ᵀ U(s_{k+1}; idx_{k+1})    k = 1..3
+    a_4 = b_4 + P(W_4 ⋆ s_3) + W5 · o
+    a_5 = b_5 + W5ᵀ s_4
+
+with every ``a_k`` of the group computed from ``s`` (Jacobi within the group) and
+``idx_k = argmax of W_k ⋆ s_{k−1}`` over each 2×2 window.
+
+Derivatives, the arg-max held fixed (it is discrete: no gradient flows through it; a pooled
+value's gradient goes to its arg-max position, as in PyTorch's autograd of ``max_pool2d``):
+
+* **clamp**: ∂s_k'/∂a_k = 1 where 0 ≤ a_k ≤ 1 **inclusive** (PyTorch's clamp backward), else 0.
+  The choice at the two edges matters only on a measure-zero set.
+* **pooled conv** ``P(W_k ⋆ s_{k−1}) = gather(W_k ⋆ s_{k−1}; idx_k)``: the cotangent ``g`` of
+  ``a_k`` goes to ``U(g; idx_k)`` on the conv output, then ``W_k ⋆ᵀ`` to s_{k−1} and the
+  weight gradient to W_k.
+* **feedback** ``W_{k+1} ⋆ᵀ U(s_{k+1}; idx_{k+1})`` (linear in s_{k+1} and in W_{k+1}): the
+  cotangent goes to ``gather(W_{k+1} ⋆ g; idx_{k+1})`` on s_{k+1} and to
+  ``conv2d_weight_grad(g, U(s_{k+1}))`` on W_{k+1}.
+* **dense** ``W5 · o`` and ``W5ᵀ s_4``: :func:`~ebl_ref.ops.dense`, its transpose, its weight grad.
+* **biases**: the cotangent summed over batch and space.
+
+The input x is clamped: no cotangent is computed for it (that skips W_1 ⋆ᵀ).
+Cotangents and tangents are lists indexed like the state, ``[x, s1, s2, s3, s4, o]``; ``None``
+stands for zero (and skips the work).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .backend import array_module
+from .minimize import update_layer
+from .network import HIDDEN, OUTPUT, pooled_drive, preactivation
+from .ops import (
+    WINDOW,
+    _windows,
+    conv2d,
+    conv2d_transpose,
+    conv2d_weight_grad,
+    dense,
+    dense_transpose,
+    dense_weight_grad,
+    unpool2x2,
+)
+
+
+def gather2x2(z, idx):
+    """Pick each 2×2 window's entry at the recorded arg-max: the adjoint of ``unpool2x2``.
+
+    Parameters
+    ----------
+    z : array (C, B, H, W), H and W even
+    idx : int8 array (C, B, H/2, W/2), positions in :data:`ebl_ref.ops.WINDOW` order
+
+    Returns
+    -------
+    p : array (C, B, H/2, W/2), ``p[c,b,Y,X] = z[c,b,2Y+i,2X+j]`` with ``(i,j) = WINDOW[idx]``;
+        ``⟨gather2x2(z, idx), s⟩ = ⟨z, unpool2x2(s, idx)⟩``.
+    """
+    xp = array_module(z)
+    zw = _windows(z)  # (C, B, H/2, 2, W/2, 2)
+    p = xp.zeros(idx.shape, dtype=z.dtype)
+    for k, (i, j) in enumerate(WINDOW):
+        p += zw[:, :, :, i, :, j] * (idx == k)
+    return p
+
+
+def convs_read(group) -> list:
+    """The convs k whose pooled drive or arg-max the step of ``group`` reads, sorted.
+
+    Layer k ∈ G reads conv k ("post": its drive) and conv k+1 ("pre": the arg-max routing its
+    feedback), as in :func:`ebl_ref.minimize.half_step`.
+    """
+    return sorted({k for k in group if k in HIDDEN} | {k + 1 for k in group if k + 1 in HIDDEN})
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What the reverse (and forward-tangent) pass of one step needs.
+
+    Attributes
+    ----------
+    group : the layers the step updated
+    s : the state ``[x, s1, s2, s3, s4, o]`` *before* the step (arrays shared, not copied)
+    idx : list of 5, ``idx[k]`` = int8 arg-max of ``W_k ⋆ s_{k−1}`` at ``s`` for every conv the
+        step reads (:func:`convs_read`), else None
+    active : dict k -> bool mask ``0 ≤ a_k ≤ 1`` for each hidden layer of the group
+    """
+
+    group: tuple
+    s: list
+    idx: list
+    active: dict
+
+
+def step(params: dict, s: list, drives: list, group) -> tuple:
+    """One step of ``group`` from state ``s`` (β = 0), recording what its derivatives need.
+
+    Computes the same numbers as :func:`ebl_ref.minimize.half_step` (same ops, same order) and
+    keeps the pooled-drive cache discipline: drives are computed where missing and dropped when
+    their pre layer changes.
+
+    Returns
+    -------
+    s_new : list, the state after the step
+    drives : list, pooled drives valid at ``s_new`` (or None)
+    record : :class:`StepRecord`
+    """
+    drives = list(drives)
+    read = convs_read(group)
+    for k in read:
+        if drives[k] is None:
+            drives[k] = pooled_drive(params, s, k)
+    a = {k: preactivation(params, s, drives, k) for k in group}
+    idx = [drives[k][1] if k in read else None for k in range(5)]
+    s_new, active = list(s), {}
+    for k in group:
+        s_new[k] = update_layer(k, a[k])
+        if k in HIDDEN:
+            active[k] = (a[k] >= 0) & (a[k] <= 1)  # inclusive edges, as torch.clamp backward
+        if k + 1 in HIDDEN:
+            drives[k + 1] = None  # its pre layer s_k changed
+    return s_new, drives, StepRecord(tuple(group), list(s), idx, active)
+
+
+# --------------------------------------------------------------------------- reverse mode
+
+
+def _add(acc: list, j: int, v):
+    acc[j] = v if acc[j] is None else acc[j] + v
+
+
+def zero_grads(params: dict) -> dict:
+    """A dict of zero arrays shaped like ``params`` (an accumulator for ∂L/∂θ)."""
+    xp = array_module(next(iter(params.values())))
+    return {name: xp.zeros_like(p) for name, p in params.items()}
+
+
+def preactivation_vjp(params: dict, rec: StepRecord, k: int, g, lam, grads):
+    """Add ``(∂a_k/∂s)ᵀ g`` into the list ``lam`` and ``(∂a_k/∂θ)ᵀ g`` into the dict
+    ``grads``, each skipped when None; ``g`` has a_k's shape ((C_k, B, H, W), or (B, M))."""
+    s, idx = rec.s, rec.idx
+    w5 = params["W5"]
+    if k == OUTPUT:                                  # a_5 = b_5 + W5ᵀ s_4
+        if lam is not None:
+            _add(lam, 4, dense_transpose(g, w5))
+        if grads is not None:
+            grads["b5"] += g.sum(axis=0)
+            grads["W5"] += dense_weight_grad(s[4], g)
+        return
+    w = params[f"W{k}"]
+    g_z = unpool2x2(g, idx[k])                       # (C_k, B, H/2, W/2) -> conv k's output
+    if k > 1 and lam is not None:                    # the input x is clamped
+        _add(lam, k - 1, conv2d_transpose(g_z, w, s[k - 1].shape))
+    if grads is not None:
+        grads[f"b{k}"] += g.sum(axis=(1, 2, 3))
+        grads[f"W{k}"] += conv2d_weight_grad(s[k - 1], g_z, w.shape)
+    if k == 4:                                       # + W5 · o
+        if lam is not None:
+            _add(lam, OUTPUT, dense(g, w5))
+        if grads is not None:
+            grads["W5"] += dense_weight_grad(g, s[OUTPUT])
+        return
+    w_up = params[f"W{k + 1}"]                       # + W_{k+1} ⋆ᵀ U(s_{k+1}; idx_{k+1})
+    if lam is not None:
+        _add(lam, k + 1, gather2x2(conv2d(g, w_up), idx[k + 1]))
+    if grads is not None:
+        grads[f"W{k + 1}"] += conv2d_weight_grad(g, unpool2x2(s[k + 1], idx[k + 1]), w_up.shape)
+
+
+def step_vjp(params: dict, rec: StepRecord, lam_new: list, grads: dict | None = None,
+             states: bool = True):
+    """Vector–Jacobian product of one step.
+
+    Parameters
+    ----------
+    rec : the step's :class:`StepRecord`
+    lam_new : list of 6 cotangents of the state after the step (None = zero)
+    grads : dict accumulating ``(∂s'/∂θ)ᵀ λ'`` in place, or None to skip the parameters
+    states : compute the state cotangent (False: parameters only, returns None)
+
+    Returns
+    -------
+    lam : list of 6, ``(∂s'/∂s)ᵀ λ'``; ``lam[0]`` (the clamped input) is always None.
+    """
+    lam = None
+    if states:
+        lam = [None if j in rec.group else lam_new[j] for j in range(6)]
+        lam[0] = None
+    for k in rec.group:
+        if lam_new[k] is None:
+            continue
+        g = lam_new[k] if k == OUTPUT else lam_new[k] * rec.active[k]  # through the clamp
+        preactivation_vjp(params, rec, k, g, lam, grads)
+    return lam
+
+
+# --------------------------------------------------------------------------- forward mode
+
+
+def preactivation_jvp(params: dict, rec: StepRecord, k: int, v: list, dtheta: dict):
+    """``ȧ_k = ∂a_k/∂s · v + ∂a_k/∂θ · dθ`` (arg-max fixed); ``v`` entries may be None."""
+    s, idx = rec.s, rec.idx
+    if k == OUTPUT:
+        da = dtheta["b5"] + dense(s[4], dtheta["W5"])
+        return da if v[4] is None else da + dense(v[4], params["W5"])
+    z_dot = conv2d(s[k - 1], dtheta[f"W{k}"])
+    if k > 1 and v[k - 1] is not None:
+        z_dot = z_dot + conv2d(v[k - 1], params[f"W{k}"])
+    da = dtheta[f"b{k}"][:, None, None, None] + gather2x2(z_dot, idx[k])
+    if k == 4:
+        da = da + dense_transpose(s[OUTPUT], dtheta["W5"])
+        return da if v[OUTPUT] is None else da + dense_transpose(v[OUTPUT], params["W5"])
+    shape = s[k].shape
+    da = da + conv2d_transpose(unpool2x2(s[k + 1], idx[k + 1]), dtheta[f"W{k + 1}"], shape)
+    if v[k + 1] is not None:
+        da = da + conv2d_transpose(unpool2x2(v[k + 1], idx[k + 1]), params[f"W{k + 1}"], shape)
+    return da
+
+
+def step_jvp(params: dict, rec: StepRecord, v: list, dtheta: dict) -> list:
+    """Forward linearisation of one step: ``ṡ' = ∂s'/∂s · v + ∂s'/∂θ · dθ``.
+
+    ``v`` is a list of 6 state tangents (None = zero; ``v[0]`` is ignored, the input is
+    clamped); ``dtheta`` a full parameter tangent. Returns the 6 tangents of the new state.
+    """
+    out = [None] + [v[j] for j in range(1, 6)]
+    for k in rec.group:
+        da = preactivation_jvp(params, rec, k, v, dtheta)
+        out[k] = da if k == OUTPUT else da * rec.active[k]
+    return out

@@ -95,3 +95,23 @@ def test_unwritable_json_path_is_a_clear_message(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(TINY_ARGS + ["--json", str(tmp_path / "missing-folder" / "c.json")])
     assert "cannot write" in exc.value.code
+
+
+def test_plot_draws_every_beta_rule_on_log_log_axes(monkeypatch, tmp_path):
+    """With a stand-in matplotlib (the real one is an optional extra): one log-log line per
+    β-dependent rule plus the slope-1 and slope-2 guides, saved to the path."""
+    from unittest import mock
+
+    pyplot = mock.MagicMock()
+    fig, ax = mock.MagicMock(), mock.MagicMock()
+    pyplot.subplots.return_value = (fig, ax)
+    fake = mock.MagicMock(pyplot=pyplot)
+    monkeypatch.setitem(sys.modules, "matplotlib", fake)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
+    path = str(tmp_path / "p.png")
+    assert main(TINY_ARGS + ["--plot", path]) == 0
+    labels = [c.kwargs.get("label") for c in ax.loglog.call_args_list]
+    assert labels == list(gradcheck.BETA_RULES) + ["slope 1", "slope 2"]
+    assert all(len(c.args[0]) == 2 for c in ax.loglog.call_args_list)  # two betas
+    fig.savefig.assert_called_once()
+    assert fig.savefig.call_args.args[0] == path

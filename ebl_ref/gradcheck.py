@@ -213,7 +213,7 @@ def run_check(args) -> dict:
     net = DCHN(in_channels=spec.channels, widths=args.widths, n_classes=spec.classes,
                image_size=xb.shape[-1])
     params = init_params(net, rng, args.gains, backend)
-    x = channel_major(backend.asarray(xb))           # (B, C, S, S) -> (C, B, S, S)
+    x = channel_major(backend.asarray(xb))           # (B, C, S, S) -> (C, S, S, B)
     y = one_hot(labels, net.n_classes, x)
     host = lambda g: {k: to_host(v).astype(np.float64) for k, v in g.items()}
 

@@ -58,17 +58,17 @@ class Equilibrium:
 def initial_state(net: DCHN, x) -> list:
     """``[x, 0, 0, 0, 0, 0]``: all free layers at zero (REFERENCE-CODE §2).
 
-    ``x`` is the input in channel-major layout (C0, B, S, S); see :func:`channel_major`.
+    ``x`` is the input in the state layout (C0, S, S, B); see :func:`channel_major`.
     """
     xp = array_module(x)
-    batch = x.shape[1]
+    batch = x.shape[-1]
     return [x] + [xp.zeros(net.state_shape(k, batch), dtype=x.dtype) for k in range(1, 6)]
 
 
 def channel_major(x):
-    """(B, C, H, W) images -> (C, B, H, W), the layout of every state (contiguous copy)."""
+    """(B, C, H, W) images -> (C, H, W, B), the layout of every state (contiguous copy)."""
     xp = array_module(x)
-    return xp.ascontiguousarray(x.transpose(1, 0, 2, 3))
+    return xp.ascontiguousarray(x.transpose(1, 2, 3, 0))
 
 
 def groups(mode: str, clamp_output: bool = False) -> tuple:

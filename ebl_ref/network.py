@@ -2,12 +2,12 @@
 
 Layers, indexed as in the paper, ``s[0] = x`` (clamped input) … ``s[5] = o`` (output)::
 
-    s[0] = x   (C0, B, S,    S)          input, never updated
-    s[k]       (C_k, B, S/2^k, S/2^k)    hidden, k = 1..4, hard-sigmoid: values in [0, 1]
+    s[0] = x   (C0, S,    S,    B)       input, never updated
+    s[k]       (C_k, S/2^k, S/2^k, B)    hidden, k = 1..4, hard-sigmoid: values in [0, 1]
     s[5] = o   (B, M)                    output, linear
 
-(channel-major layout, see :mod:`ebl_ref.ops`). Parameters form a dict in the reference's order
-``b1..b5, W1..W5``: ``W_k`` (C_k, C_{k−1}, 3, 3), ``W5`` (C4, S/16, S/16, M), ``b_k`` (C_k,),
+(channel-major, batch-last layout, see :mod:`ebl_ref.ops`). Parameters form a dict in the
+reference's order ``b1..b5, W1..W5``: ``W_k`` (C_k, C_{k−1}, 3, 3), ``W5`` (C4, S/16, S/16, M), ``b_k`` (C_k,),
 ``b5`` (M,).
 
 Energy per example (REFERENCE-CODE §1.2), with P the 2×2 max-pool::
@@ -71,7 +71,7 @@ class DCHN:
         if k == OUTPUT:
             return (batch, self.n_classes)
         side = self.image_size >> k
-        return (self.channels[k], batch, side, side)
+        return (self.channels[k], side, side, batch)
 
     def param_shapes(self) -> dict:
         """Shapes of the ten parameters, in the reference's order b1..b5, W1..W5."""
@@ -126,7 +126,7 @@ def init_params(net: DCHN, rng: np.random.Generator, gains=(0.5,) * 5,
 def pooled_drive(params: dict, s: list, k: int):
     """``P(W_k ⋆ s_{k−1})`` and its arg-max, for conv k = 1..4.
 
-    Returns ``(p, idx)``: ``p`` (C_k, B, ·, ·) drives s_k ("post" role); ``idx`` routes s_k's
+    Returns ``(p, idx)``: ``p`` (C_k, ·, ·, B) drives s_k ("post" role); ``idx`` routes s_k's
     feedback to s_{k−1} ("pre" role). Both depend on s_{k−1} only, so a relaxation caches them
     until s_{k−1} changes (:func:`ebl_ref.minimize.half_step`).
     """
@@ -144,7 +144,7 @@ def all_drives(params: dict, s: list, known: list | None = None) -> list:
 
 
 def _bias(b):
-    return b[:, None, None, None]  # (C,) -> (C, 1, 1, 1), broadcasts over (C, B, H, W)
+    return b[:, None, None, None]  # (C,) -> (C, 1, 1, 1), broadcasts over (C, H, W, B)
 
 
 def preactivation(params: dict, s: list, drives: list, k: int):
@@ -168,8 +168,8 @@ def preactivation(params: dict, s: list, drives: list, k: int):
 # --------------------------------------------------------------------------- energies and cost
 
 def _per_example(t):
-    """Sum an array (C, B, H, W) over all axes but the batch: -> (B,)."""
-    return t.sum(axis=(0, 2, 3))
+    """Sum an array (C, H, W, B) over all axes but the batch: -> (B,)."""
+    return t.sum(axis=(0, 1, 2))
 
 
 def energy(params: dict, s: list, drives: list | None = None):
@@ -232,7 +232,7 @@ def param_grads(params: dict, s: list, drives: list | None = None) -> dict:
     """
     drives = all_drives(params, s, drives)
     B = s[OUTPUT].shape[0]
-    grads = {f"b{k}": -s[k].sum(axis=(1, 2, 3)) / B for k in HIDDEN}
+    grads = {f"b{k}": -s[k].sum(axis=(1, 2, 3)) / B for k in HIDDEN}  # (C, H, W, B) -> (C,)
     grads["b5"] = -s[OUTPUT].sum(axis=0) / B
     for k in HIDDEN:
         w = params[f"W{k}"]

@@ -147,7 +147,7 @@ def get_rule(name: str):
 
 def free_phase(params: dict, net, x, iterations: int = 60, mode: str = "async",
                tol: float | None = None) -> Equilibrium:
-    """s* = argmin E(θ, x, s) (eq. 1), relaxed from zero. ``x`` is channel-major (C0, B, S, S)."""
+    """s* = argmin E(θ, x, s) (eq. 1), relaxed from zero. ``x`` is in the state layout (C0, S, S, B)."""
     return relax(params, initial_state(net, x), iterations, mode=mode, tol=tol)
 
 
@@ -159,7 +159,7 @@ def estimate_gradient(rule: str, params: dict, net, x, y, *, beta: float = 0.25,
     Parameters
     ----------
     rule : a key of :data:`ALGORITHMS` (the seven rules, ``tbp`` or ``rbp``)
-    x : input, channel-major (C0, B, S, S); y : one-hot targets (B, M)
+    x : input in the state layout (C0, S, S, B); y : one-hot targets (B, M)
     beta : the nudging strength β > 0 (the rule chooses its sign); CL ignores it
     free : a free equilibrium to reuse instead of relaxing again
 

@@ -78,7 +78,7 @@ def _inputs(config, spec, backend, x_uint8, rng, train: bool):
     from .data import preprocess  # noqa: PLC0415
 
     x = preprocess(x_uint8, spec, rng if train else None, train=train, dtype=backend.dtype)
-    return channel_major(backend.asarray(x))  # (B, C, 32, 32) -> (C, B, 32, 32)
+    return channel_major(backend.asarray(x))  # (B, C, 32, 32) -> (C, 32, 32, B)
 
 
 def _errors(o, labels, k: int = 5):

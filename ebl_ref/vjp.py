@@ -58,19 +58,19 @@ def gather2x2(z, idx):
 
     Parameters
     ----------
-    z : array (C, B, H, W), H and W even
-    idx : int8 array (C, B, H/2, W/2), positions in :data:`ebl_ref.ops.WINDOW` order
+    z : array (C, H, W, B), H and W even
+    idx : int8 array (C, H/2, W/2, B), positions in :data:`ebl_ref.ops.WINDOW` order
 
     Returns
     -------
-    p : array (C, B, H/2, W/2), ``p[c,b,Y,X] = z[c,b,2Y+i,2X+j]`` with ``(i,j) = WINDOW[idx]``;
+    p : array (C, H/2, W/2, B), ``p[c,Y,X,b] = z[c,2Y+i,2X+j,b]`` with ``(i,j) = WINDOW[idx]``;
         ``⟨gather2x2(z, idx), s⟩ = ⟨z, unpool2x2(s, idx)⟩``.
     """
     xp = array_module(z)
-    zw = _windows(z)  # (C, B, H/2, 2, W/2, 2)
+    zw = _windows(z)  # (C, H/2, 2, W/2, 2, B)
     p = xp.zeros(idx.shape, dtype=z.dtype)
     for k, (i, j) in enumerate(WINDOW):
-        p += zw[:, :, :, i, :, j] * (idx == k)
+        p += zw[:, :, i, :, j] * (idx == k)
     return p
 
 
@@ -147,7 +147,7 @@ def zero_grads(params: dict) -> dict:
 
 def preactivation_vjp(params: dict, rec: StepRecord, k: int, g, lam, grads):
     """Add ``(∂a_k/∂s)ᵀ g`` into the list ``lam`` and ``(∂a_k/∂θ)ᵀ g`` into the dict
-    ``grads``, each skipped when None; ``g`` has a_k's shape ((C_k, B, H, W), or (B, M))."""
+    ``grads``, each skipped when None; ``g`` has a_k's shape ((C_k, H, W, B), or (B, M))."""
     s, idx = rec.s, rec.idx
     w5 = params["W5"]
     if k == OUTPUT:                                  # a_5 = b_5 + W5ᵀ s_4
@@ -158,11 +158,11 @@ def preactivation_vjp(params: dict, rec: StepRecord, k: int, g, lam, grads):
             grads["W5"] += dense_weight_grad(s[4], g)
         return
     w = params[f"W{k}"]
-    g_z = unpool2x2(g, idx[k])                       # (C_k, B, H/2, W/2) -> conv k's output
+    g_z = unpool2x2(g, idx[k])                       # (C_k, H/2, W/2, B) -> conv k's output
     if k > 1 and lam is not None:                    # the input x is clamped
         _add(lam, k - 1, conv2d_transpose(g_z, w, s[k - 1].shape))
     if grads is not None:
-        grads[f"b{k}"] += g.sum(axis=(1, 2, 3))
+        grads[f"b{k}"] += g.sum(axis=(1, 2, 3))  # (C, H, W, B) -> (C,)
         grads[f"W{k}"] += conv2d_weight_grad(s[k - 1], g_z, w.shape)
     if k == 4:                                       # + W5 · o
         if lam is not None:

@@ -20,6 +20,6 @@ def tiny_problem(seed, net=TINY, batch=2, gain=1.0):
 def random_state(seed, x, net=TINY):
     """A state with hidden units uniform in [0.05, 0.95] (inside the box, no ties)."""
     rng = np.random.default_rng(seed)
-    batch = x.shape[1]
+    batch = x.shape[-1]
     s = [x] + [rng.uniform(0.05, 0.95, net.state_shape(k, batch)) for k in (1, 2, 3, 4)]
     return s + [rng.standard_normal(net.state_shape(5, batch))]

@@ -64,8 +64,8 @@ def flat(g):
 
 def test_gather_is_the_adjoint_of_unpool():
     rng = np.random.default_rng(0)
-    z, s = rng.standard_normal((3, 2, 6, 4)), rng.standard_normal((3, 2, 3, 2))
-    idx = rng.integers(0, 4, (3, 2, 3, 2)).astype(np.int8)
+    z, s = rng.standard_normal((3, 6, 4, 2)), rng.standard_normal((3, 3, 2, 2))
+    idx = rng.integers(0, 4, (3, 3, 2, 2)).astype(np.int8)
     assert np.isclose(np.vdot(gather2x2(z, idx), s), np.vdot(z, unpool2x2(s, idx)), rtol=1e-13)
 
 
@@ -179,7 +179,7 @@ def test_tbp_memory_per_iteration():
     exclude = list(free.s) + [d[1] for d in free.drives if d is not None]
     size = [tape_nbytes(unroll(params, free.s, t, "async", free.drives)[1], exclude)
             for t in (1, 2, 3, 4)]
-    B = x.shape[1]
+    B = x.shape[-1]
     units = [int(np.prod(TINY.state_shape(k, B))) for k in range(1, 6)]
     per_iteration = 8 * sum(units) + sum(units[:4]) + sum(units[1:4])
     assert np.diff(size).tolist() == [per_iteration] * 3
@@ -190,7 +190,7 @@ def test_tbp_memory_per_iteration():
 
 
 def batch_axis(j):
-    return 0 if j == 5 else 1
+    return 0 if j == 5 else -1
 
 
 def jacobian(params, rec):
@@ -205,11 +205,11 @@ def jacobian(params, rec):
                      [tile(a, j) for j, a in enumerate(rec.idx)],
                      {k: tile(m, k) for k, m in rec.active.items()})
     eye = np.split(np.eye(n), np.cumsum(sizes)[:-1], axis=1)  # blocks (n, size_j)
-    v = [None] + [e if j == 5 else np.moveaxis(e.reshape((n,) + sh[:1] + sh[2:]), 0, 1)
+    v = [None] + [e if j == 5 else np.moveaxis(e.reshape((n,) + sh[:-1]), 0, -1)
                   for j, (e, sh) in enumerate(zip(eye, shapes), start=1)]
     zero = {k: np.zeros_like(p) for k, p in params.items()}
     out = step_jvp(params, big, v, zero)
-    cols = [out[j] if j == 5 else np.moveaxis(out[j], 1, 0).reshape(n, -1) for j in range(1, 6)]
+    cols = [out[j] if j == 5 else np.moveaxis(out[j], -1, 0).reshape(n, -1) for j in range(1, 6)]
     return np.concatenate(cols, axis=1).T, sizes
 
 

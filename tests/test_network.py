@@ -18,7 +18,7 @@ def naive_energy(params, s):
     e = -(params["b5"] * s[5]).sum(1) - (naive.dense(s[4], params["W5"]) * s[5]).sum(1)
     for k in (1, 2, 3, 4):
         p, _ = naive.maxpool2x2(naive.conv2d(s[k - 1], params[f"W{k}"], 1))
-        e -= ((params[f"b{k}"][:, None, None, None] + p) * s[k]).sum(axis=(0, 2, 3))
+        e -= ((params[f"b{k}"][:, None, None, None] + p) * s[k]).sum(axis=(0, 1, 2))
     return e
 
 
@@ -59,7 +59,7 @@ def test_param_gradient_finite_differences(seed, name):
 def test_total_energy_adds_self_energy_and_box():
     params, x, _, _ = tiny_problem(0)
     s = random_state(1, x)
-    half_sq = sum((s[k] ** 2).sum(axis=(0, 2, 3)) for k in (1, 2, 3, 4)) / 2
+    half_sq = sum((s[k] ** 2).sum(axis=(0, 1, 2)) for k in (1, 2, 3, 4)) / 2
     half_sq = half_sq + (s[5] ** 2).sum(1) / 2
     np.testing.assert_allclose(total_energy(params, s), energy(params, s) + half_sq)
     s[2] = s[2] + 1.0  # leaves the box [0, 1]

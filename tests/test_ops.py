@@ -18,10 +18,10 @@ def conv_case(draw):
     W = draw(st.integers(max(1, kw - 2 * pad), 5))
     C_in, C_out, B = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
     rng = np.random.default_rng(draw(seeds))
-    x = rng.standard_normal((C_in, B, H, W))
+    x = rng.standard_normal((C_in, H, W, B))
     w = rng.standard_normal((C_out, C_in, kh, kw))
     Ho, Wo = H + 2 * pad - kh + 1, W + 2 * pad - kw + 1
-    g = rng.standard_normal((C_out, B, Ho, Wo))
+    g = rng.standard_normal((C_out, Ho, Wo, B))
     return x, w, g, pad
 
 
@@ -82,8 +82,8 @@ def pool_case(draw):
     H, W = 2 * draw(st.integers(1, 3)), 2 * draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(seeds))
     # Small integers make ties frequent, to exercise the first-maximum rule.
-    z = rng.integers(-2, 3, size=(C, B, H, W)).astype(np.float64)
-    return z, rng.standard_normal((C, B, H // 2, W // 2))
+    z = rng.integers(-2, 3, size=(C, H, W, B)).astype(np.float64)
+    return z, rng.standard_normal((C, H // 2, W // 2, B))
 
 
 @given(pool_case())
@@ -104,19 +104,20 @@ def test_unpool_matches_loops_and_is_adjoint_of_gather(case):
     np.testing.assert_array_equal(u, naive.unpool2x2(s, idx))
     zz = np.random.default_rng(2).standard_normal(z.shape)
     gathered = ops.unpool2x2(np.ones_like(s), idx) * zz   # zz at the arg-max positions
-    gathered = gathered.reshape(*s.shape[:2], s.shape[2], 2, s.shape[3], 2).sum(axis=(3, 5))
+    C, H2, W2, B = s.shape
+    gathered = gathered.reshape(C, H2, 2, W2, 2, B).sum(axis=(2, 4))
     np.testing.assert_allclose(np.vdot(gathered, s), np.vdot(zz, u), rtol=1e-12)
 
 
 def test_reference_tie_examples():
     """REFERENCE-CODE §1.4: all-zero 4×4 -> flat indices 0, 2, 8, 10; [[0,2],[2,1]] -> (0,1)."""
-    _, idx = ops.maxpool2x2(np.zeros((1, 1, 4, 4)))
+    _, idx = ops.maxpool2x2(np.zeros((1, 4, 4, 1)))
     flat = [2 * Y * 4 + 2 * X + (k // 2) * 4 + k % 2
-            for (Y, X), k in np.ndenumerate(idx[0, 0])]
+            for (Y, X), k in np.ndenumerate(idx[0, :, :, 0])]
     assert flat == [0, 2, 8, 10]
-    _, idx = ops.maxpool2x2(np.array([[[[1.0, 1.0], [1.0, 1.0]]]]))
+    _, idx = ops.maxpool2x2(np.array([[[1.0, 1.0], [1.0, 1.0]]])[..., None])
     assert idx.item() == 0
-    _, idx = ops.maxpool2x2(np.array([[[[0.0, 2.0], [2.0, 1.0]]]]))
+    _, idx = ops.maxpool2x2(np.array([[[0.0, 2.0], [2.0, 1.0]]])[..., None])
     assert ops.WINDOW[idx.item()] == (0, 1)
 
 
@@ -124,7 +125,7 @@ def test_reference_tie_examples():
 def dense_case(draw):
     C, B, h, M = (draw(st.integers(1, 3)) for _ in range(4))
     rng = np.random.default_rng(draw(seeds))
-    return (rng.standard_normal((C, B, h, h)), rng.standard_normal((C, h, h, M)),
+    return (rng.standard_normal((C, h, h, B)), rng.standard_normal((C, h, h, M)),
             rng.standard_normal((B, M)))
 
 
@@ -141,7 +142,7 @@ def test_dense_matches_loops_and_adjoints(case):
 
 def test_maxpool_rejects_odd_sizes():
     try:
-        ops.maxpool2x2(np.zeros((1, 1, 3, 4)))
+        ops.maxpool2x2(np.zeros((1, 3, 4, 1)))
     except ValueError as e:
         assert "even" in str(e)
     else:

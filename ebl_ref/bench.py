@@ -57,7 +57,8 @@ def run(widths=(128, 256, 512, 512), batch=16, free_iters=60, train_iters=15, de
     net = DCHN(in_channels=in_channels, widths=tuple(widths), n_classes=n_classes)
     rng = np.random.default_rng(0)
     params = init_params(net, rng, backend=backend)
-    x = channel_major(backend.asarray(rng.standard_normal((batch, in_channels, 32, 32))))  # (C, 32, 32, B)
+    images = rng.standard_normal((batch, in_channels, 32, 32))
+    x = channel_major(backend.asarray(images))  # (B, C, 32, 32) -> (C, 32, 32, B)
     y = one_hot(rng.integers(0, n_classes, batch), n_classes, x)
 
     t_free = _median_seconds(lambda: free_phase(params, net, x, free_iters), backend, repeats)

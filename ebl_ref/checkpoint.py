@@ -55,5 +55,6 @@ def load(path: Path) -> tuple[dict, dict]:
         raise CheckpointError(f"checkpoint {path} is unreadable ({exc}); it may be truncated. "
                               "Start a new run or restore the file.") from exc
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an ebl-ref checkpoint (format {meta.get('format')!r})")
+        raise CheckpointError(f"{path} is not an ebl-ref checkpoint "
+                              f"(format {meta.get('format')!r})")
     return arrays, meta

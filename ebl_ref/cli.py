@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .backend import BackendError
 from .checkpoint import CheckpointError

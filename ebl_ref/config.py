@@ -88,10 +88,8 @@ def _tuple(name, value, n):
 
 def validate(c: Config) -> None:
     """Raise :class:`ConfigError` for nonsensical values."""
-    from . import rules  # noqa: PLC0415
     from .data import DATASETS  # noqa: PLC0415
-
-    ALGORITHMS = getattr(rules, "ALGORITHMS", rules.RULES)
+    from .rules import ALGORITHMS  # noqa: PLC0415
 
     if c.algo not in ALGORITHMS:
         raise ConfigError(f"unknown algorithm {c.algo!r}: choose one of {', '.join(ALGORITHMS)}")

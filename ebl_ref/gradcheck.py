@@ -47,7 +47,8 @@ def _numbers(kind, text: str, what: str, positive: bool = True) -> tuple:
     try:
         values = tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{what}: expected comma-separated numbers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"{what}: expected comma-separated numbers, got {text!r}") from None
     if not values:
         raise argparse.ArgumentTypeError(f"{what}: empty list")
     if positive and not all(v > 0 and math.isfinite(v) for v in values):
@@ -77,7 +78,7 @@ def _positive_int(text):
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return n
@@ -215,7 +216,9 @@ def run_check(args) -> dict:
     params = init_params(net, rng, args.gains, backend)
     x = channel_major(backend.asarray(xb))           # (B, C, S, S) -> (C, S, S, B)
     y = one_hot(labels, net.n_classes, x)
-    host = lambda g: {k: to_host(v).astype(np.float64) for k, v in g.items()}
+
+    def host(g):
+        return {k: to_host(v).astype(np.float64) for k, v in g.items()}
 
     t0 = time.perf_counter()
     free = free_phase(params, net, x, args.free_iters)

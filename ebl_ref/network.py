@@ -7,8 +7,8 @@ Layers, indexed as in the paper, ``s[0] = x`` (clamped input) … ``s[5] = o`` (
     s[5] = o   (B, M)                    output, linear
 
 (channel-major, batch-last layout, see :mod:`ebl_ref.ops`). Parameters form a dict in the
-reference's order ``b1..b5, W1..W5``: ``W_k`` (C_k, C_{k−1}, 3, 3), ``W5`` (C4, S/16, S/16, M), ``b_k`` (C_k,),
-``b5`` (M,).
+reference's order ``b1..b5, W1..W5``: ``W_k`` (C_k, C_{k−1}, 3, 3), ``W5`` (C4, S/16, S/16, M),
+``b_k`` (C_k,), ``b5`` (M,).
 
 Energy per example (REFERENCE-CODE §1.2), with P the 2×2 max-pool::
 

@@ -173,7 +173,7 @@ def maxpool2x2(z):
     c, d = zw[:, :, 1, :, 0], zw[:, :, 1, :, 1]  # bottom row
     top, bottom = xp.maximum(a, b), xp.maximum(c, d)
     p = xp.maximum(top, bottom)
-    # Strict ">" everywhere keeps the first maximum: b only beats a, bottom only beats top, if larger.
+    # Strict ">" keeps the first maximum: b beats a, bottom beats top, only if strictly larger.
     top_idx = (b > a).astype(xp.int8)                    # 0 or 1
     bottom_idx = (d > c).astype(xp.int8) + xp.int8(2)    # 2 or 3
     idx = xp.where(bottom > top, bottom_idx, top_idx)

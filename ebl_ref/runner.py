@@ -133,7 +133,8 @@ def resume_config(run_dir: Path, overrides: dict) -> Config:
     try:
         config = resolve(preset, **stored)
     except (ConfigError, TypeError) as exc:
-        raise checkpoint.CheckpointError(f"--resume {run_dir}: config.json is not usable ({exc})")
+        raise checkpoint.CheckpointError(
+            f"--resume {run_dir}: config.json is not usable ({exc})") from None
     proposed = resolve(preset, **{**stored, **overrides}).to_dict()
     clash = [k for k in proposed if proposed[k] != config.to_dict()[k]
              and k not in ("epochs", "device", "data_dir", "log_every", "eval_batch_size")]
@@ -211,7 +212,8 @@ def _train_loop(config, net, backend, state, data, run_dir, log) -> int:
             metrics = train_epoch(config, net, backend, state, data, progress)
         except KeyboardInterrupt:
             save_state(run_dir, state, config)
-            log(f"\ninterrupted: checkpoint written; continue with: python run.py --resume {run_dir}")
+            log(f"\ninterrupted: checkpoint written; continue with: "
+                f"python run.py --resume {run_dir}")
             return 130
         except Exception:
             log(f"stopped; the last good checkpoint (epoch {state.epoch}) is in {run_dir}")

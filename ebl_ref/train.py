@@ -1,4 +1,4 @@
-"""Training: the epoch loop, evaluation, metrics and resumable state (paper §4, REFERENCE-CODE §4.1, §6).
+"""Training: the epoch loop, evaluation, metrics, resumable state (§4; REFERENCE-CODE §4.1, §6).
 
 Per batch: augment on the host, copy to the device, relax freely (the inference iteration
 count), estimate +∂L/∂θ with the chosen rule, take an SGD step. After each epoch: evaluate on

@@ -200,7 +200,9 @@ def jacobian(params, rec):
     shapes = [s[j].shape for j in range(1, 6)]
     sizes = [int(np.prod(sh)) for sh in shapes]
     n = sum(sizes)
-    tile = lambda a, j: None if a is None else np.repeat(a, n, axis=batch_axis(j))
+
+    def tile(a, j):
+        return None if a is None else np.repeat(a, n, axis=batch_axis(j))
     big = StepRecord(rec.group, [tile(a, j) for j, a in enumerate(s)],
                      [tile(a, j) for j, a in enumerate(rec.idx)],
                      {k: tile(m, k) for k, m in rec.active.items()})

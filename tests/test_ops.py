@@ -37,7 +37,7 @@ def test_conv2d_transpose_matches_loops(case):
     x, w, g, pad = case
     np.testing.assert_allclose(ops.conv2d_transpose(g, w, x.shape, pad),
                                naive.conv2d_transpose(g, w, x.shape, pad), rtol=1e-12,
-                               atol=1e-12, err_msg="conv2d_transpose differs from the loop definition")
+                               atol=1e-12, err_msg="conv2d_transpose differs from the loops")
 
 
 @given(conv_case())
@@ -45,7 +45,7 @@ def test_conv2d_weight_grad_matches_loops(case):
     x, w, g, pad = case
     np.testing.assert_allclose(ops.conv2d_weight_grad(x, g, w.shape, pad),
                                naive.conv2d_weight_grad(x, g, w.shape, pad), rtol=1e-12,
-                               atol=1e-12, err_msg="conv2d_weight_grad differs from the loop definition")
+                               atol=1e-12, err_msg="conv2d_weight_grad differs from the loops")
 
 
 @given(conv_case())

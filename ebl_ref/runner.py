@@ -68,7 +68,7 @@ def environment(config: Config, backend) -> dict:
            "started": datetime.now().isoformat(timespec="seconds")}
     if config.device == "gpu":
         xp = backend.xp
-        env["cupy"] = xp.__version__
+        env["cupy_version"] = xp.__version__
         env["gpu"] = xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
     return env
 

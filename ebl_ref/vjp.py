@@ -16,7 +16,7 @@ with every ``a_k`` of the group computed from ``s`` (Jacobi within the group) an
 ``idx_k = argmax of W_k ⋆ s_{k−1}`` over each 2×2 window.
 
 Derivatives, the arg-max held fixed (it is discrete: no gradient flows through it; a pooled
-value's gradient goes to its arg-max position, as in PyTorch's autograd of ``max_pool2d``):
+value's gradient goes to its arg-max position, as PyTorch differentiates ``max_pool2d``):
 
 * **clamp**: ∂s_k'/∂a_k = 1 where 0 ≤ a_k ≤ 1 **inclusive** (PyTorch's clamp backward), else 0.
   The choice at the two edges matters only on a measure-zero set.

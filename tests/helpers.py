@@ -1,8 +1,11 @@
 """Small networks and random states shared by the tests (float64, host NumPy)."""
 import numpy as np
 
+from hypothesis import assume
+
 from ebl_ref.minimize import channel_major
-from ebl_ref.network import DCHN, init_params, one_hot
+from ebl_ref.network import DCHN, all_drives, cost, init_params, one_hot
+from ebl_ref.rules import free_phase
 
 TINY = DCHN(in_channels=2, widths=(3, 4, 4, 3), n_classes=3, image_size=16)
 
@@ -23,3 +26,30 @@ def random_state(seed, x, net=TINY):
     batch = x.shape[-1]
     s = [x] + [rng.uniform(0.05, 0.95, net.state_shape(k, batch)) for k in (1, 2, 3, 4)]
     return s + [rng.standard_normal(net.state_shape(5, batch))]
+
+
+CONVERGED = dict(iterations=5000, tol=1e-14)  # relax "to equilibrium" on the tiny net
+
+
+def active_set(params, s):
+    """What makes the equilibrium map non-smooth: pooling arg-maxes and saturated units."""
+    d = all_drives(params, s)
+    return ([d[k][1] for k in range(1, 5)] + [s[k] == 0 for k in range(1, 5)]
+            + [s[k] == 1 for k in range(1, 5)])
+
+
+def same_active_set(params_a, s_a, params_b, s_b):
+    return all(np.array_equal(u, v)
+               for u, v in zip(active_set(params_a, s_a), active_set(params_b, s_b)))
+
+
+def fd_true_loss(params, x, y, s_star, direction, eps=1e-5, net=TINY):
+    """Central difference of the true loss C(o*(θ), y) (batch mean, converged free phases)
+    along ``direction``; discards the example (assume) if θ ± ε·d changes the active set."""
+    losses = []
+    for sign in (1, -1):
+        theta = {k: params[k] + sign * eps * direction[k] for k in params}
+        s = free_phase(theta, net, x, **CONVERGED).s
+        assume(same_active_set(params, s_star, theta, s))
+        losses.append(cost(s[5], y).mean())
+    return (losses[0] - losses[1]) / (2 * eps)

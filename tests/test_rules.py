@@ -7,12 +7,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ebl_ref.minimize import initial_state
-from ebl_ref.network import all_drives, cost, total_energy
+from ebl_ref.network import cost, total_energy
 from ebl_ref.rules import RULES, Phases, estimate_gradient, free_phase, get_rule
-from helpers import TINY, tiny_problem
+from helpers import CONVERGED, TINY, fd_true_loss, same_active_set, tiny_problem
 
 seeds = st.integers(0, 2**32 - 1)
-CONVERGED = dict(iterations=5000, tol=1e-14)  # relax "to equilibrium" on the tiny net
 
 
 def phases(seed, gain=1.5, iterations=20, tol=None):
@@ -53,18 +52,6 @@ def true_loss(params, x, y):
     return cost(free_phase(params, TINY, x, **CONVERGED).s[5], y).mean()
 
 
-def active_set(params, s):
-    """What makes the equilibrium map non-smooth: pooling arg-maxes and saturated units."""
-    d = all_drives(params, s)
-    return ([d[k][1] for k in range(1, 5)] + [s[k] == 0 for k in range(1, 5)]
-            + [s[k] == 1 for k in range(1, 5)])
-
-
-def same_active_set(params_a, s_a, params_b, s_b):
-    return all(np.array_equal(u, v)
-               for u, v in zip(active_set(params_a, s_a), active_set(params_b, s_b)))
-
-
 @given(seeds)
 def test_ep_bias_orders_against_finite_differences(seed):
     """Theorems 2–3: the P-/N-EP error is O(β) (halves with β), the C-EP error O(β²)
@@ -80,17 +67,7 @@ def test_ep_bias_orders_against_finite_differences(seed):
 
     rng = np.random.default_rng(seed)
     directions = [{k: rng.standard_normal(v.shape) for k, v in params.items()} for _ in range(3)]
-    eps = 1e-5
-    fd = []
-    for d in directions:
-        losses = []
-        for sign in (1, -1):
-            theta = {k: params[k] + sign * eps * d[k] for k in params}
-            s = free_phase(theta, TINY, x, **CONVERGED).s
-            assume(same_active_set(params, free.s, theta, s))
-            losses.append(cost(s[5], y).mean())
-        fd.append((losses[0] - losses[1]) / (2 * eps))
-    fd = np.array(fd)
+    fd = np.array([fd_true_loss(params, x, y, free.s, d) for d in directions])
 
     def error(rule, beta):
         g = RULES[rule](ph, beta)

@@ -148,16 +148,33 @@ def resume_config(run_dir: Path, overrides: dict) -> Config:
 # --------------------------------------------------------------------------- progress
 
 def make_progress(config: Config, log):
+    """A callback for :func:`ebl_ref.train.train_epoch`: a tqdm bar when tqdm is installed and
+    the output is a terminal, else a plain line every ``log_every`` batches."""
+    try:
+        from tqdm import tqdm  # noqa: PLC0415
+    except ImportError:
+        tqdm = None
+    if tqdm is not None and sys.stderr.isatty():
+        bar = {}
+
+        def progress_bar(epoch, done, total, error, rate):
+            if bar.get("epoch") != epoch:
+                bar.update(epoch=epoch, tqdm=tqdm(total=total, initial=0, unit="ex",
+                                                  desc=f"epoch {epoch}/{config.epochs}"))
+            t = bar["tqdm"]
+            t.update(done - t.n)
+            t.set_postfix_str(f"train error {100 * error:.1f}%")
+            if done >= total:
+                t.close()
+        return progress_bar
     every = config.log_every * config.batch_size
 
-    def progress(epoch, done, total, sums, seconds):
+    def progress(epoch, done, total, error, rate):
         if done % every >= config.batch_size and done < total:
             return
-        rate = sums["examples"] / max(seconds, 1e-9)
         eta = (total - done) / max(rate, 1e-9)
         log(f"  epoch {epoch}/{config.epochs} {done:>6}/{total} | {rate:6.1f} ex/s | "
-            f"train error {100 * sums['error'] / sums['examples']:5.1f}% | "
-            f"epoch ETA {eta:5.0f} s")
+            f"train error {100 * error:5.1f}% | epoch ETA {eta:5.0f} s")
     return progress
 
 
@@ -221,7 +238,7 @@ def _train_loop(config, net, backend, state, data, run_dir, log) -> int:
         state.epoch += 1
         metrics.update(_evaluate(config, net, backend, state, data))
         seconds = time.perf_counter() - t0
-        metrics.update(seconds=seconds, examples_per_s=len(data.train) / seconds)
+        metrics["seconds"] = seconds  # training and evaluation
         if data.val is not None and (state.best_val_error is None
                                      or metrics["val_error"] < state.best_val_error):
             state.best_val_error = metrics["val_error"]
@@ -255,7 +272,7 @@ def _epoch_line(config, m) -> str:
     val = f" | val error {100 * m['val_error']:.2f}%" if "val_error" in m else ""
     return (f"epoch {m['epoch']}/{config.epochs}: train error {100 * m['train_error']:.2f}% "
             f"cost {m['train_cost']:.4f}{val} | test error {100 * m['test_error']:.2f}% | "
-            f"{m['seconds']:.1f} s ({m['examples_per_s']:.1f} ex/s)")
+            f"{m['seconds']:.1f} s (training {m['examples_per_s']:.1f} ex/s)")
 
 
 def _summary(config, state, seconds) -> dict:

@@ -140,8 +140,7 @@ def train_epoch(config, net, backend, state: TrainState, data: Data, progress) -
     n = len(data.train)
     if state.order is None:
         state.order, state.position, state.sums = state.rng.permutation(n), 0, {}
-    sums = state.sums
-    t0 = time.perf_counter()
+    sums, first, t0 = state.sums, state.position, time.perf_counter()
     for start in range(state.position, n, config.batch_size):
         idx = state.order[start:start + config.batch_size]
         snapshot = state.rng.bit_generator.state
@@ -154,9 +153,12 @@ def train_epoch(config, net, backend, state: TrainState, data: Data, progress) -
         sums = {k: sums.get(k, 0) + v for k, v in batch.items()}
         state.params, state.velocity, state.sums, state.position = (
             params, velocity, sums, start + len(idx))
-        progress(epoch, state.position, n, sums, time.perf_counter() - t0)
-    m = sums["examples"]
+        seconds = time.perf_counter() - t0
+        progress(epoch, state.position, n, sums["error"] / sums["examples"],
+                 (state.position - first) / seconds)
+    m, seconds = sums["examples"], time.perf_counter() - t0
     state.order, state.position, state.sums = None, 0, {}
     return {"epoch": epoch, "lr": lrs, "train_error": sums["error"] / m,
             "train_cost": sums["cost"] / m, "train_energy": sums["energy"] / m,
-            "residual": sums["residual"] / m}
+            "residual": sums["residual"] / m,
+            "examples_per_s": (n - first) / seconds}  # training only, this session

@@ -2,7 +2,7 @@
 plotted and aggregated.
 
     python run.py                                   # quick preset, embedded sample, CPU
-    python run.py --algo n-ep --dataset fashion-mnist --preset comparative --device gpu
+    python run.py --algo n-ep --dataset fashion-mnist --device gpu   # Table 1 settings
     python run.py --resume runs/<folder>            # continue an interrupted run
     python run.py plot runs/a runs/b --out curves.png
     python run.py table runs/*                      # Table-1 style mean ± std over seeds
@@ -35,9 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("--algo", help="learning rule: cl, p-ep, n-ep, c-ep, p-cpl, n-cpl, c-cpl, tbp, rbp")
     a("--dataset", help="mnist, fashion-mnist, svhn, cifar10, cifar100 or "
                         "fashion-mnist-sample (embedded, offline)")
-    a("--preset", default="quick", choices=sorted(PRESETS),
-      help="settings to start from (default: quick). comparative = Table 1, sota-cifar10 / "
-           "sota-cifar100 = Table 2, speedup-fp32-sync = Laborieux et al.'s 250/30 sync")
+    a("--preset", choices=sorted(PRESETS),
+      help="settings to start from: comparative = Table 1 (the default when --dataset names a "
+           "real dataset), quick = minutes on a CPU (the default otherwise: the embedded "
+           "sample), sota-cifar10 / sota-cifar100 = Table 2, speedup-fp32-sync = Laborieux "
+           "et al.'s 250/30 synchronous iterations")
     a("--device", choices=["cpu", "gpu"], help="cpu (NumPy, default) or gpu (CuPy)")
     a("--dtype", choices=["float64", "float32", "float16"],
       help="floating type of states and parameters (default float32; float16 on gpu only)")

@@ -33,6 +33,15 @@ FLAGS = ("algo", "dataset", "device", "dtype", "epochs", "batch_size", "seed", "
          "weight_decay", "train_subset", "val_size", "data_dir", "log_every")
 
 
+def default_preset(args) -> str:
+    """``--preset``, else ``comparative`` (the paper's Table 1) for a real dataset, else
+    ``quick`` (the embedded sample, minutes on a CPU)."""
+    if args.preset:
+        return args.preset
+    real = args.dataset not in (None, "fashion-mnist-sample")
+    return "comparative" if real else "quick"
+
+
 def _overrides(args) -> dict:
     return {k: getattr(args, k) for k in FLAGS if getattr(args, k, None) is not None}
 
@@ -199,7 +208,7 @@ def run(args, log=print) -> int:
         run_dir = Path(args.resume)
         config = resume_config(run_dir, _overrides(args))
     else:
-        config = resolve(args.preset, **_overrides(args))
+        config = resolve(default_preset(args), **_overrides(args))
     backend = get_backend(config.device, config.dtype)
     data = load_data(config)
     net = build_network(config, data.spec)
@@ -212,7 +221,7 @@ def run(args, log=print) -> int:
         _write_json(run_dir / "config.json", config.to_dict())
         _write_json(run_dir / "env.json", environment(config, backend))
     _rewrite_metrics(run_dir, state.history)
-    log(f"{config.algo} on {config.dataset} ({len(data.train)} train, "
+    log(f"{config.algo} on {config.dataset}, preset {config.preset} ({len(data.train)} train, "
         f"{0 if data.val is None else len(data.val)} val, {len(data.test)} test), "
         f"widths {list(config.widths)}, batch {config.batch_size}, β {config.beta}, "
         f"{config.free_iters}/{config.train_iters} iterations, {config.device} {config.dtype}")

@@ -151,6 +151,14 @@ def test_bad_flags_give_one_clear_line(blob_dir, tmp_path, capsys, flags, messag
     assert "Traceback" not in err
 
 
+def test_default_preset_is_quick_for_the_sample_and_table_1_for_real_data():
+    from ebl_ref.runner import default_preset
+    parse = cli.build_parser().parse_args
+    assert default_preset(parse([])) == "quick"
+    assert default_preset(parse(["--dataset", "cifar10"])) == "comparative"
+    assert default_preset(parse(["--dataset", "cifar10", "--preset", "quick"])) == "quick"
+
+
 def test_unknown_preset_is_refused_by_argparse(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["--preset", "fastest"])

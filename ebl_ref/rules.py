@@ -147,7 +147,7 @@ def get_rule(name: str):
 
 def free_phase(params: dict, net, x, iterations: int = 60, mode: str = "async",
                tol: float | None = None) -> Equilibrium:
-    """s* = argmin E(θ, x, s) (eq. 1) relaxed from zero; x in the state layout (C0, S, S, B)."""
+    """s* = argmin_s F(θ, x, s) (eq. 1), relaxed from zero; x in the state layout (C0, S, S, B)."""
     return relax(params, initial_state(net, x), iterations, mode=mode, tol=tol)
 
 

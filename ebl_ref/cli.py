@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("--free-iters", type=int, help="iterations of the free phase (training and inference)")
     a("--train-iters", type=int, help="iterations of each second (nudged/clamped) phase")
     a("--mode", choices=["async", "sync"], help="minimiser schedule (default async)")
+    a("--zero-term", choices=["relaxed", "free"],
+      help="β = 0 state of CL and the one-sided rules: relaxed = s* relaxed as long as the "
+           "other phase, so unfinished relaxation cancels (reference code, default); free = "
+           "s* itself (the paper's equations)")
     a("--widths", help="four hidden-layer widths, e.g. 128,256,512,512")
     a("--gains", help="weight-init gains: five values, or one for all layers")
     a("--lr", help="learning rates per layer: five values, or one for all layers")

@@ -27,6 +27,7 @@ class Config:
     free_iters: int = 60            # free phase (training and inference)
     train_iters: int = 15           # each second phase
     mode: str = "async"             # async | sync
+    zero_term: str = "relaxed"      # β = 0 state of one-sided rules: relaxed (reference) | free
     widths: tuple = (128, 256, 512, 512)
     gains: tuple = (0.5,) * 5
     lr: tuple = (0.0625, 0.0375, 0.025, 0.02, 0.0125)
@@ -105,6 +106,8 @@ def validate(c: Config) -> None:
         (c.free_iters >= 1, f"--free-iters must be >= 1, got {c.free_iters}"),
         (c.train_iters >= 1, f"--train-iters must be >= 1, got {c.train_iters}"),
         (c.mode in ("async", "sync"), f"--mode must be async or sync, got {c.mode!r}"),
+        (c.zero_term in ("relaxed", "free"),
+         f"--zero-term must be relaxed or free, got {c.zero_term!r}"),
         (min(c.widths) >= 1, f"--widths must be positive, got {c.widths}"),
         (min(c.lr) >= 0, f"--lr must be >= 0, got {c.lr}"),
         (min(c.gains) > 0, f"--gains must be > 0, got {c.gains}"),

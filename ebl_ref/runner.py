@@ -29,7 +29,7 @@ from .config import Config, ConfigError, resolve
 from .train import Data, TrainState, build_network, evaluate, initial_state, train_epoch
 
 FLAGS = ("algo", "dataset", "device", "dtype", "epochs", "batch_size", "seed", "beta",
-         "free_iters", "train_iters", "mode", "widths", "gains", "lr", "momentum",
+         "free_iters", "train_iters", "mode", "zero_term", "widths", "gains", "lr", "momentum",
          "weight_decay", "train_subset", "val_size", "data_dir", "log_every")
 
 

@@ -120,7 +120,8 @@ def _train_batch(config, net, backend, state, data, idx, lrs, where):
     y = one_hot(xp.asarray(labels), net.n_classes, x)
     grads, free = estimate_gradient(config.algo, state.params, net, x, y, beta=config.beta,
                                     free_iters=config.free_iters,
-                                    train_iters=config.train_iters, mode=config.mode)
+                                    train_iters=config.train_iters, mode=config.mode,
+                                    zero_term=config.zero_term)
     _check_finite(xp, [free.s[5]], "free state", where)
     params, velocity = sgd_step(state.params, grads, state.velocity, lrs, config.momentum,
                                 config.weight_decay)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ebl_ref.minimize import initial_state
 from ebl_ref.network import cost, total_energy
-from ebl_ref.rules import RULES, Phases, estimate_gradient, free_phase, get_rule
+from ebl_ref.rules import RULES, Phases, contrast, estimate_gradient, free_phase, get_rule
 from helpers import CONVERGED, TINY, fd_true_loss, same_active_set, tiny_problem
 
 seeds = st.integers(0, 2**32 - 1)
@@ -97,6 +97,32 @@ def test_sandwich_of_eq_11(seed, beta):
     slack = 1e-9 * (1 + np.abs(f_star)) / beta
     assert np.all(surrogate(beta) <= c_star + slack), "L_β > C(o*): lower bound broken"
     assert np.all(c_star <= surrogate(-beta) + slack), "L_−β < C(o*): upper bound broken"
+
+
+def test_zero_term_free_is_s_star_and_relaxed_is_one_more_phase():
+    """zero_term="free" contrasts with s* itself (eqs. 3, 5, 8); "relaxed" with s* relaxed as
+    long as the other phase (at β = 0, or with o clamped at o*), as the reference code does."""
+    ph = phases(5)
+    literal = Phases(ph.params, ph.y, ph.free, ph.iterations, zero_term="free")
+    assert_grads_equal(RULES["p-ep"](literal, 0.2),
+                       contrast(literal, ph.free, 0.0, ph.nudged(0.2), 0.2), msg="free P-EP")
+    assert_grads_equal(RULES["n-cpl"](ph, 0.2),
+                       contrast(ph, ph.coupled(-0.2), -0.2, ph.clamped(ph.free.s[5]), 0.0),
+                       msg="relaxed N-CpL")
+    assert_grads_equal(RULES["n-ep"](ph, 0.2),
+                       contrast(ph, ph.nudged(-0.2), -0.2, ph.nudged(0.0), 0.0), msg="relaxed N-EP")
+    with pytest.raises(ValueError, match="zero_term"):
+        Phases(ph.params, ph.y, ph.free, zero_term="exact")
+
+
+@given(seeds)
+def test_zero_terms_agree_at_a_converged_free_state(seed):
+    ph = phases(seed, iterations=200, tol=1e-14)
+    literal = Phases(ph.params, ph.y, ph.free, ph.iterations, tol=ph.tol, zero_term="free")
+    for rule in ("cl", "p-ep", "n-ep", "p-cpl", "n-cpl"):
+        a, b = RULES[rule](ph, 0.1), RULES[rule](literal, 0.1)
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-7, atol=1e-9, err_msg=f"{rule} {k}")
 
 
 @pytest.mark.parametrize("rule", ["c-ep", "n-ep", "c-cpl"])

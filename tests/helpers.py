@@ -5,7 +5,7 @@ from hypothesis import assume
 
 from ebl_ref.minimize import channel_major
 from ebl_ref.network import DCHN, all_drives, cost, init_params, one_hot
-from ebl_ref.rules import free_phase
+from ebl_ref.rules import Phases, free_phase
 
 TINY = DCHN(in_channels=2, widths=(3, 4, 4, 3), n_classes=3, image_size=16)
 
@@ -53,3 +53,14 @@ def fd_true_loss(params, x, y, s_star, direction, eps=1e-5, net=TINY):
         assume(same_active_set(params, s_star, theta, s))
         losses.append(cost(s[5], y).mean())
     return (losses[0] - losses[1]) / (2 * eps)
+
+
+def smooth_converged_phases(seed, beta_max):
+    """A tiny problem relaxed to convergence, as :class:`Phases`; discards the example
+    (assume) if nudging by ±beta_max changes the active set (the theorems need smoothness)."""
+    params, x, _, y = tiny_problem(seed, gain=1.5)
+    free = free_phase(params, TINY, x, **CONVERGED)
+    ph = Phases(params, y, free, **CONVERGED)
+    for b in (beta_max, -beta_max):
+        assume(same_active_set(params, free.s, params, ph.nudged(b).s))
+    return ph, x

@@ -19,9 +19,6 @@ from .config import ConfigError
 from .presets import PRESETS
 from .train import NonFiniteError
 
-# Flags that may differ when resuming: they change how, not what, is computed.
-RESUMABLE_OVERRIDES = ("epochs", "device", "data_dir", "log_every", "eval_batch_size")
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(

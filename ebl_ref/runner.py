@@ -33,6 +33,11 @@ FLAGS = ("algo", "dataset", "device", "dtype", "epochs", "batch_size", "seed", "
          "weight_decay", "train_subset", "val_size", "data_dir", "log_every")
 
 
+# Flags that may differ when resuming: they change how, not what, is computed (and --epochs
+# extends the run; the cosine schedule is recomputed for the new length).
+RESUMABLE_OVERRIDES = ("epochs", "device", "data_dir", "log_every", "eval_batch_size")
+
+
 def default_preset(args) -> str:
     """``--preset``, else ``comparative`` (the paper's Table 1) for a real dataset, else
     ``quick`` (the embedded sample, minutes on a CPU)."""
@@ -146,7 +151,7 @@ def resume_config(run_dir: Path, overrides: dict) -> Config:
             f"--resume {run_dir}: config.json is not usable ({exc})") from None
     proposed = resolve(preset, **{**stored, **overrides}).to_dict()
     clash = [k for k in proposed if proposed[k] != config.to_dict()[k]
-             and k not in ("epochs", "device", "data_dir", "log_every", "eval_batch_size")]
+             and k not in RESUMABLE_OVERRIDES]
     if clash:
         raise checkpoint.CheckpointError(
             f"--resume {run_dir}: the run was made with a different {', '.join(clash)}; "

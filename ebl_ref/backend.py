@@ -42,10 +42,6 @@ class Backend:
         """Copy a host array (or scalar) to this backend, cast to its dtype."""
         return self.xp.asarray(np.asarray(a), dtype=self.dtype)
 
-    def to_host(self, a) -> np.ndarray:
-        """Copy an array of this backend to a NumPy array on the host."""
-        return to_host(a)
-
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU); used by benchmarks only."""
         if self.device == "gpu":

@@ -98,10 +98,7 @@ def _table(argv) -> int:
 
 
 def _gradcheck(argv) -> int:
-    try:
-        from .gradcheck import main as gradcheck_main  # noqa: PLC0415
-    except ImportError:
-        return _fail("gradcheck is not available in this version")
+    from .gradcheck import main as gradcheck_main  # noqa: PLC0415
     return gradcheck_main(argv)
 
 

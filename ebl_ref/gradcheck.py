@@ -181,12 +181,12 @@ def compare(g: dict, ref: dict) -> dict:
     return out
 
 
-def active_set(params: dict, eq) -> list:
-    """What makes the equilibrium map non-smooth at ``eq``: each conv's arg-maxes and each
-    hidden layer's units at 0 and at 1 (host arrays)."""
-    drives = all_drives(params, eq.s, eq.drives)
-    return ([to_host(drives[k][1]) for k in HIDDEN] + [to_host(eq.s[k] == 0) for k in HIDDEN]
-            + [to_host(eq.s[k] == 1) for k in HIDDEN])
+def active_set(params: dict, s: list, drives: list | None = None) -> list:
+    """What makes the equilibrium map non-smooth at state ``s``: each conv's arg-maxes and
+    each hidden layer's units at 0 and at 1 (host arrays)."""
+    drives = all_drives(params, s, drives)
+    return ([to_host(drives[k][1]) for k in HIDDEN] + [to_host(s[k] == 0) for k in HIDDEN]
+            + [to_host(s[k] == 1) for k in HIDDEN])
 
 
 def changes(a: list, b: list) -> int:
@@ -232,8 +232,12 @@ def run_check(args) -> dict:
     for beta in args.betas:
         for rule in BETA_RULES:
             rows.append({"rule": rule, "beta": beta, **compare(host(RULES[rule](ph, beta)), ref)})
-    free_set = active_set(params, free)
-    moved = {f"{beta:g}": {f"{name}{sign}": changes(free_set, active_set(params, phase(b)))
+    free_set = active_set(params, free.s, free.drives)
+
+    def moved_from_free(eq):
+        return changes(free_set, active_set(params, eq.s, eq.drives))
+
+    moved = {f"{beta:g}": {f"{name}{sign}": moved_from_free(phase(b))
                            for name, phase in (("ep", ph.nudged), ("cpl", ph.coupled))
                            for sign, b in (("+", beta), ("-", -beta))}
              for beta in args.betas}

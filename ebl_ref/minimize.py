@@ -45,8 +45,8 @@ class Equilibrium:
     s : list of arrays, the state ``[x, s1, s2, s3, s4, o]`` after the last half-step
     drives : list, ``drives[k]`` = ``(P(W_k ⋆ s_{k−1}), arg-max)`` valid at ``s``, or None
     iterations : iterations run
-    residual : max over layers of max |s_k(t) − s_k(t−1)| in the last iteration (a host float;
-        0 for a clamped phase that has nothing to update, nan if no iteration ran)
+    residual : max over the updated layers of max |s_k(t) − s_k(t−1)| in the last iteration
+        (a host float)
     """
 
     s: list
@@ -90,28 +90,46 @@ def update_layer(k: int, a, beta: float = 0.0, y=None):
     return xp.clip(a, 0.0, 1.0)               # hard sigmoid = argmin over [0,1] of ½s² − a·s
 
 
+def convs_read(group) -> list:
+    """The convs k whose pooled drive or arg-max updating ``group`` reads, sorted: layer k
+    reads conv k ("post": its drive) and conv k+1 ("pre": the arg-max routing its feedback)."""
+    return sorted({k for k in group if k in HIDDEN} | {k + 1 for k in group if k + 1 in HIDDEN})
+
+
+def drives_for(params: dict, s: list, drives: list, group) -> list:
+    """A copy of ``drives`` with every pooled drive that ``group`` reads computed at ``s``
+    (only those that are missing)."""
+    drives = list(drives)
+    for k in convs_read(group):
+        if drives[k] is None:
+            drives[k] = pooled_drive(params, s, k)
+    return drives
+
+
+def drop_stale(drives: list, group) -> list:
+    """Drop (in place) the drives whose pre layer ``group`` just updated; returns ``drives``."""
+    for k in group:
+        if k + 1 in HIDDEN:
+            drives[k + 1] = None
+    return drives
+
+
 def half_step(params: dict, s: list, drives: list, group: tuple, beta: float = 0.0, y=None):
     """Update every layer of ``group`` from the current state (Jacobi within the group).
 
     Returns the new ``(s, drives)``; pooled drives are computed only where missing, and those
     whose pre layer changed are dropped.
     """
-    needed = {k for k in group if k in HIDDEN} | {k + 1 for k in group if k + 1 in HIDDEN}
-    drives = list(drives)
-    for k in sorted(needed):
-        if drives[k] is None:
-            drives[k] = pooled_drive(params, s, k)
+    drives = drives_for(params, s, drives, group)
     a = {k: preactivation(params, s, drives, k) for k in group}
     s = list(s)
     for k in group:
         s[k] = update_layer(k, a[k], beta, y)
-        if k + 1 in HIDDEN:
-            drives[k + 1] = None  # its pre layer s_k changed
-    return s, drives
+    return s, drop_stale(drives, group)
 
 
 def _change(s_new: list, s_old: list, layers) -> float:
-    return max(float(abs(s_new[k] - s_old[k]).max()) for k in layers) if layers else 0.0
+    return max(float(abs(s_new[k] - s_old[k]).max()) for k in layers)
 
 
 def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
@@ -141,7 +159,6 @@ def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
     schedule = groups(mode, clamp_output)
     layers = sorted({k for g in schedule for k in g})
     drives = [None] * 5 if drives is None else drives  # filled lazily by half_step
-    residual = float("nan")
     for t in range(1, iterations + 1):
         previous = s
         for group in schedule:

@@ -212,11 +212,6 @@ def cost(o, y):
     return ((o - y) ** 2).sum(axis=1) / 2
 
 
-def cost_grad(o, y):
-    """∂C/∂o = o − y, shape (B, M)."""
-    return o - y
-
-
 # --------------------------------------------------------------------------- ∂E/∂θ
 
 def param_grads(params: dict, s: list, drives: list | None = None) -> dict:

@@ -201,6 +201,27 @@ def unpool2x2(s, idx):
     return u.reshape(C, 2 * H2, 2 * W2, B)
 
 
+def gather2x2(z, idx):
+    """Pick each 2×2 window's entry at the recorded arg-max: the adjoint of :func:`unpool2x2`.
+
+    Parameters
+    ----------
+    z : array (C, H, W, B), H and W even
+    idx : int8 array (C, H/2, W/2, B), positions in :data:`WINDOW` order
+
+    Returns
+    -------
+    p : array (C, H/2, W/2, B), ``p[c,Y,X,b] = z[c,2Y+i,2X+j,b]`` with ``(i,j) = WINDOW[idx]``;
+        ``⟨gather2x2(z, idx), s⟩ = ⟨z, unpool2x2(s, idx)⟩``.
+    """
+    xp = array_module(z)
+    zw = _windows(z)  # (C, H/2, 2, W/2, 2, B)
+    p = xp.zeros(idx.shape, dtype=z.dtype)
+    for k, (i, j) in enumerate(WINDOW):
+        p += zw[:, :, i, :, j] * (idx == k)
+    return p
+
+
 # --------------------------------------------------------------------------- dense
 
 

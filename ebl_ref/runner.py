@@ -149,14 +149,14 @@ def resume_config(run_dir: Path, overrides: dict) -> Config:
     except (ConfigError, TypeError) as exc:
         raise checkpoint.CheckpointError(
             f"--resume {run_dir}: config.json is not usable ({exc})") from None
-    proposed = resolve(preset, **{**stored, **overrides}).to_dict()
-    clash = [k for k in proposed if proposed[k] != config.to_dict()[k]
-             and k not in RESUMABLE_OVERRIDES]
+    proposed = resolve(preset, **{**stored, **overrides})
+    before, after = config.to_dict(), proposed.to_dict()
+    clash = [k for k in after if after[k] != before[k] and k not in RESUMABLE_OVERRIDES]
     if clash:
         raise checkpoint.CheckpointError(
             f"--resume {run_dir}: the run was made with a different {', '.join(clash)}; "
             "drop those flags to continue it, or start a new run")
-    return resolve(preset, **{**stored, **overrides})
+    return proposed
 
 
 # --------------------------------------------------------------------------- progress

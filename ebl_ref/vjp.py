@@ -38,49 +38,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .backend import array_module
-from .minimize import update_layer
-from .network import HIDDEN, OUTPUT, pooled_drive, preactivation
+from .minimize import convs_read, drives_for, drop_stale, update_layer
+from .network import HIDDEN, OUTPUT, preactivation
 from .ops import (
-    WINDOW,
-    _windows,
     conv2d,
     conv2d_transpose,
     conv2d_weight_grad,
     dense,
     dense_transpose,
     dense_weight_grad,
+    gather2x2,
     unpool2x2,
 )
-
-
-def gather2x2(z, idx):
-    """Pick each 2×2 window's entry at the recorded arg-max: the adjoint of ``unpool2x2``.
-
-    Parameters
-    ----------
-    z : array (C, H, W, B), H and W even
-    idx : int8 array (C, H/2, W/2, B), positions in :data:`ebl_ref.ops.WINDOW` order
-
-    Returns
-    -------
-    p : array (C, H/2, W/2, B), ``p[c,Y,X,b] = z[c,2Y+i,2X+j,b]`` with ``(i,j) = WINDOW[idx]``;
-        ``⟨gather2x2(z, idx), s⟩ = ⟨z, unpool2x2(s, idx)⟩``.
-    """
-    xp = array_module(z)
-    zw = _windows(z)  # (C, H/2, 2, W/2, 2, B)
-    p = xp.zeros(idx.shape, dtype=z.dtype)
-    for k, (i, j) in enumerate(WINDOW):
-        p += zw[:, :, i, :, j] * (idx == k)
-    return p
-
-
-def convs_read(group) -> list:
-    """The convs k whose pooled drive or arg-max the step of ``group`` reads, sorted.
-
-    Layer k ∈ G reads conv k ("post": its drive) and conv k+1 ("pre": the arg-max routing its
-    feedback), as in :func:`ebl_ref.minimize.half_step`.
-    """
-    return sorted({k for k in group if k in HIDDEN} | {k + 1 for k in group if k + 1 in HIDDEN})
 
 
 @dataclass(frozen=True)
@@ -92,7 +61,7 @@ class StepRecord:
     group : the layers the step updated
     s : the state ``[x, s1, s2, s3, s4, o]`` *before* the step (arrays shared, not copied)
     idx : list of 5, ``idx[k]`` = int8 arg-max of ``W_k ⋆ s_{k−1}`` at ``s`` for every conv the
-        step reads (:func:`convs_read`), else None
+        step reads (:func:`ebl_ref.minimize.convs_read`), else None
     active : dict k -> bool mask ``0 ≤ a_k ≤ 1`` for each hidden layer of the group
     """
 
@@ -115,11 +84,8 @@ def step(params: dict, s: list, drives: list, group) -> tuple:
     drives : list, pooled drives valid at ``s_new`` (or None)
     record : :class:`StepRecord`
     """
-    drives = list(drives)
+    drives = drives_for(params, s, drives, group)
     read = convs_read(group)
-    for k in read:
-        if drives[k] is None:
-            drives[k] = pooled_drive(params, s, k)
     a = {k: preactivation(params, s, drives, k) for k in group}
     idx = [drives[k][1] if k in read else None for k in range(5)]
     s_new, active = list(s), {}
@@ -127,9 +93,7 @@ def step(params: dict, s: list, drives: list, group) -> tuple:
         s_new[k] = update_layer(k, a[k])
         if k in HIDDEN:
             active[k] = (a[k] >= 0) & (a[k] <= 1)  # inclusive edges, as torch.clamp backward
-        if k + 1 in HIDDEN:
-            drives[k + 1] = None  # its pre layer s_k changed
-    return s_new, drives, StepRecord(tuple(group), list(s), idx, active)
+    return s_new, drop_stale(drives, group), StepRecord(tuple(group), list(s), idx, active)
 
 
 # --------------------------------------------------------------------------- reverse mode

@@ -4,7 +4,8 @@ import numpy as np
 from hypothesis import assume
 
 from ebl_ref.minimize import channel_major
-from ebl_ref.network import DCHN, all_drives, cost, init_params, one_hot
+from ebl_ref.gradcheck import active_set
+from ebl_ref.network import DCHN, cost, init_params, one_hot
 from ebl_ref.rules import Phases, free_phase
 
 TINY = DCHN(in_channels=2, widths=(3, 4, 4, 3), n_classes=3, image_size=16)
@@ -29,13 +30,6 @@ def random_state(seed, x, net=TINY):
 
 
 CONVERGED = dict(iterations=5000, tol=1e-14)  # relax "to equilibrium" on the tiny net
-
-
-def active_set(params, s):
-    """What makes the equilibrium map non-smooth: pooling arg-maxes and saturated units."""
-    d = all_drives(params, s)
-    return ([d[k][1] for k in range(1, 5)] + [s[k] == 0 for k in range(1, 5)]
-            + [s[k] == 1 for k in range(1, 5)])
 
 
 def same_active_set(params_a, s_a, params_b, s_b):

@@ -20,7 +20,7 @@ from ebl_ref.backprop import (
 )
 from ebl_ref.minimize import groups, half_step
 from ebl_ref.network import HIDDEN, cost
-from ebl_ref.ops import unpool2x2
+from ebl_ref.ops import gather2x2, unpool2x2
 from ebl_ref.rules import (
     ALGORITHMS,
     BASELINES,
@@ -30,7 +30,7 @@ from ebl_ref.rules import (
     free_phase,
     get_rule,
 )
-from ebl_ref.vjp import StepRecord, gather2x2, step, step_jvp, step_vjp, zero_grads
+from ebl_ref.vjp import StepRecord, step, step_jvp, step_vjp, zero_grads
 
 seeds = st.integers(0, 2**32 - 1)
 GROUPS = [(1, 3, 5), (2, 4), (1, 2, 3, 4, 5)]  # the two async half-steps, the sync step

@@ -187,7 +187,7 @@ def test_tampered_data_is_refused(tmp_path, capsys):
     code = cli.main(["--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1",
                      "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
-    assert code != 0 and "md5" in err.lower() or "size" in err.lower(), err
+    assert code != 0 and ("md5" in err.lower() or "size" in err.lower()), err
     assert "Traceback" not in err
 
 

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .minimize import Equilibrium, channel_major, groups, half_step, initial_state
-from .network import DCHN, cost, init_params, one_hot, param_grads, total_energy
+from .minimize import relax, zero_state
+from .network import DCHN, OUTPUT, cost, init_params, one_hot, param_grads, total_energy
+from .ops import batch_first, channel_major
 from .optim import sgd_step
-from .rules import Phases, contrast
+from .rules import contrast
 
 SETTINGS = {"in_channels": 1, "widths": [2, 3, 4, 4], "n_classes": 3, "image_size": 16,
             "batch": 2, "seed": 0, "gains": [1.0] * 5, "beta": 0.25, "free_iters": 10,
@@ -34,21 +36,23 @@ SETTINGS = {"in_channels": 1, "widths": [2, 3, 4, 4], "n_classes": 3, "image_siz
 
 def _conventional(a):
     """Internal (C, H, W, B) -> (B, C, H, W); the output (B, M) is left as it is."""
-    return np.ascontiguousarray(np.moveaxis(a, -1, 0)) if a.ndim == 4 else np.array(a)
+    return batch_first(a) if a.ndim == 4 else np.array(a)
 
 
 def _relax_recorded(params, s, iterations, beta, y, prefix, out):
-    """The minimiser's loop written out, recording every half-step (same calls as relax)."""
-    drives, t = [None] * 5, 0
-    for _ in range(iterations):
-        for group in groups("async"):
-            s, drives = half_step(params, s, drives, group, beta, y)
-            t += 1
-            for k in range(1, 6):
-                out[f"{prefix}/{t:02d}/s{k}" if k < 5 else f"{prefix}/{t:02d}/o"] = (
-                    _conventional(s[k]))
-            out[f"{prefix}/{t:02d}/F_plus_betaC"] = total_energy(params, s) + beta * cost(s[5], y)
-    return s, drives
+    """:func:`~ebl_ref.minimize.relax`, writing the state after every half-step and F + βC
+    into ``out`` under ``prefix/NN/``; returns the equilibrium."""
+    count = itertools.count(1)
+
+    def record(rec):
+        t = next(count)
+        for k in range(1, 6):
+            out[f"{prefix}/{t:02d}/s{k}" if k < OUTPUT else f"{prefix}/{t:02d}/o"] = (
+                _conventional(rec.s_new[k]))
+        out[f"{prefix}/{t:02d}/F_plus_betaC"] = (total_energy(params, rec.s_new)
+                                                 + beta * cost(rec.s_new[OUTPUT], y))
+
+    return relax(params, s, iterations, beta=beta, y=y, mode="async", observe=record)
 
 
 def make_trace(settings: dict = SETTINGS) -> dict:
@@ -66,17 +70,15 @@ def make_trace(settings: dict = SETTINGS) -> dict:
     out.update({"x": images, "labels": labels.astype(np.float64), "y": y})
 
     beta = st["beta"]
-    s_free, _ = _relax_recorded(params, initial_state(net, x), st["free_iters"], 0.0, y,
-                                "free", out)
-    states = {0.0: s_free}
+    eq = {0.0: _relax_recorded(params, zero_state(net, x), st["free_iters"], 0.0, y, "free",
+                               out)}
     for b, name in ((beta, "nudged_plus"), (-beta, "nudged_minus")):
-        states[b], _ = _relax_recorded(params, s_free, st["train_iters"], b, y, name, out)
+        eq[b] = _relax_recorded(params, eq[0.0].s, st["train_iters"], b, y, name, out)
     for b, name in ((0.0, "free"), (beta, "nudged_plus"), (-beta, "nudged_minus")):
         out.update({f"dE_dtheta/{name}/{k}": v
-                    for k, v in param_grads(params, states[b]).items()})
+                    for k, v in param_grads(params, eq[b].s, eq[b].drives).items()})
 
-    eq = {b: Equilibrium(s, [None] * 5, 0, float("nan")) for b, s in states.items()}
-    grads = contrast(Phases(params, y, eq[0.0]), eq[-beta], -beta, eq[beta], beta)  # eq. (6)
+    grads = contrast(params, eq[-beta], -beta, eq[beta], beta)  # C-EP, eq. (6)
     out.update({f"grad_c_ep/{k}": v for k, v in grads.items()})
     new_params, _ = sgd_step(params, grads, None, st["lr"], st["momentum"], st["weight_decay"])
     out.update({f"param_after_step/{k}": v for k, v in new_params.items()})

@@ -14,7 +14,7 @@ seeds = st.integers(0, 2**32 - 1)
 
 
 def naive_energy(params, s):
-    """E per example from the loop oracles (REFERENCE-CODE §1.2)."""
+    """E per example from the loop oracles (docs/DEVIATIONS.md §1)."""
     e = -(params["b5"] * s[5]).sum(1) - (naive.dense(s[4], params["W5"]) * s[5]).sum(1)
     for k in (1, 2, 3, 4):
         p, _ = naive.maxpool2x2(naive.conv2d(s[k - 1], params[f"W{k}"], 1))
@@ -77,7 +77,7 @@ def test_total_energy_adds_self_energy_and_box():
 
 
 def test_init_matches_reference_bounds():
-    """REFERENCE-CODE §2: W bound g/√fan_in, b bound 0.5/√fan_in (C0 = 3, gain 0.5)."""
+    """docs/DEVIATIONS.md §3: W bound g/√fan_in, b bound 0.5/√fan_in (C0 = 3, gain 0.5)."""
     net = DCHN()
     params = init_params(net, np.random.default_rng(0))
     bounds = {"W1": 0.096225, "W2": 0.014731, "W3": 0.010417, "W4": 0.0073657, "W5": 0.011049,
@@ -99,7 +99,7 @@ def test_bias_scale_ignores_gains():
 
 
 def test_flop_count_matches_reference():
-    """REFERENCE-CODE §10: minimum work 0.7551 GFLOP per example per iteration (C0=3, M=10)."""
+    """docs/DEVIATIONS.md §6: minimum work 0.7551 GFLOP per example per iteration (C0=3, M=10)."""
     assert DCHN().flops_per_iteration() == 2 * 377_528_320
 
 

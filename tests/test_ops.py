@@ -110,7 +110,8 @@ def test_unpool_matches_loops_and_is_adjoint_of_gather(case):
 
 
 def test_reference_tie_examples():
-    """REFERENCE-CODE §1.4: all-zero 4×4 -> flat indices 0, 2, 8, 10; [[0,2],[2,1]] -> (0,1)."""
+    """PyTorch's tie rule (docs/DEVIATIONS.md §1): all-zero 4×4 -> flat indices 0, 2, 8, 10;
+    [[0,2],[2,1]] -> (0,1)."""
     _, idx = ops.maxpool2x2(np.zeros((1, 4, 4, 1)))
     flat = [2 * Y * 4 + 2 * X + (k // 2) * 4 + k % 2
             for (Y, X), k in np.ndenumerate(idx[0, :, :, 0])]

@@ -19,8 +19,8 @@ def tbp(ph: Phases, beta: float | None = None) -> dict:
 
 
 def rbp(ph: Phases, beta: float | None = None) -> dict:
-    """RBP with ``ph.iterations`` terms at s* (``beta`` and ``ph.mode`` are ignored: its step
-    is synchronous): :func:`ebl_ref.backprop.rbp_gradient`."""
+    """RBP with ``ph.iterations`` terms at s* (``beta`` and ``ph.mode`` are ignored: its
+    half-step is synchronous): :func:`ebl_ref.backprop.rbp_gradient`."""
     return rbp_gradient(ph.params, ph.free.s, ph.y, ph.iterations, ph.free.drives)[0]
 
 

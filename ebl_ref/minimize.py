@@ -4,13 +4,13 @@ backprop baselines (their tape) and the golden traces (their records), through `
 
 Each layer update is the exact minimiser of F (:func:`ebl_ref.network.total_energy`) with the
 other layers fixed, the pre-layer max-pool term linearised at the current arg-max (a
-majorise–minimise step; docs/DEVIATIONS.md §1)::
+majorise–minimise update; docs/DEVIATIONS.md §1)::
 
     s_k ← clip(a_k, 0, 1)                       hidden layers, a_k = −∂E/∂s_k
     o   ← (a_5 + β y) / (1 + β)                 output: exact block minimiser of F + βC
 
 Output update under nudging (our choice, docs/DEVIATIONS.md §1): the authors' code iterates
-``o ← a_5 − β(o − y)``, a fixed-point step whose fixed point is the same ``(a_5 + βy)/(1 + β)``
+``o ← a_5 − β(o − y)``, a fixed-point iteration whose fixed point is the same ``(a_5 + βy)/(1 + β)``
 but which only converges geometrically (rate |β|) and oscillates at |β| = 1. We use the exact
 block minimiser, so every half-step provably does not increase F + βC for any β > −1, and the
 nudged state does not depend on how many iterations the output had to catch up. For β = 0 both

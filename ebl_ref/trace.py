@@ -1,11 +1,11 @@
 """Golden reference traces for ports: ``python -m ebl_ref.trace --out DIR``.
 
-Writes one small, fully specified C-EP training step in float64 — parameters, input, target,
+Writes one small, fully specified C-EP training update in float64 — parameters, input, target,
 the state after **every half-step** of the free phase and of both nudged phases, F (+βC) after
 each half-step, ∂E/∂θ at the three equilibria, the C-EP gradient and the parameters after one
 SGD step — as ``trace.npz`` (``allow_pickle=False``) with ``manifest.json`` (settings, shapes,
 sha256 of every array). A port (another language, a simulator of an analog chip) reproduces
-the same numbers step by step; see ``docs/PORTING.md``.
+the same numbers half-step by half-step; see ``docs/PORTING.md``.
 
 Arrays are stored in the conventional **(B, C, H, W)** layout (not the library's internal
 batch-last one) and named ``free/03/s2`` = layer s2 after half-step 3 of the free phase

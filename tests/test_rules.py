@@ -155,8 +155,13 @@ def test_surrogates_refuse_a_zero_or_negative_beta():
 def test_functions_of_section_2_4_from_their_definitions():
     """J, C(o*), L_β, L_{−β,+β} equal their formulas, written out with the energy F."""
     ph = phases(3)
-    F = lambda eq: total_energy(ph.params, eq.s)  # noqa: E731
-    C = lambda eq: cost(eq.s[OUTPUT], ph.y)  # noqa: E731
+
+    def F(eq):
+        return total_energy(ph.params, eq.s)
+
+    def C(eq):
+        return cost(eq.s[OUTPUT], ph.y)
+
     np.testing.assert_array_equal(true_loss(ph), C(ph.free))
     np.testing.assert_allclose(contrastive_function(ph), F(ph.clamped(ph.y)) - F(ph.coupled(0.0)),
                                rtol=1e-13)

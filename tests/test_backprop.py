@@ -165,7 +165,7 @@ def test_tbp_memory_per_iteration():
 
 
 def batch_axis(j):
-    return 0 if j == 5 else -1
+    return 0 if j == OUTPUT else -1
 
 
 def jacobian(params, rec):
@@ -182,11 +182,12 @@ def jacobian(params, rec):
                   idx=[tile(a, j) for j, a in enumerate(rec.idx)],
                   active={k: tile(m, k) for k, m in rec.active.items()})
     eye = np.split(np.eye(n), np.cumsum(sizes)[:-1], axis=1)  # blocks (n, size_j)
-    v = [None] + [e if j == 5 else np.moveaxis(e.reshape((n,) + sh[:-1]), 0, -1)
+    v = [None] + [e if j == OUTPUT else np.moveaxis(e.reshape((n,) + sh[:-1]), 0, -1)
                   for j, (e, sh) in enumerate(zip(eye, shapes), start=1)]
     zero = {k: np.zeros_like(p) for k, p in params.items()}
     out = half_step_jvp(params, big, v, zero)
-    cols = [out[j] if j == 5 else np.moveaxis(out[j], -1, 0).reshape(n, -1) for j in range(1, 6)]
+    cols = [out[j] if j == OUTPUT else np.moveaxis(out[j], -1, 0).reshape(n, -1)
+            for j in range(1, 6)]
     return np.concatenate(cols, axis=1).T, sizes
 
 

@@ -6,8 +6,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import naive_ops as naive
-from ebl_ref.network import (DCHN, PARAM_NAMES, energy, init_params, param_grads,
-                             preactivation, all_drives, total_energy)
+from ebl_ref.network import (DCHN, OUTPUT, PARAM_NAMES, all_drives, energy, init_params,
+                             param_grads, preactivation, total_energy)
 from helpers import TINY, random_state, tiny_problem
 
 seeds = st.integers(0, 2**32 - 1)
@@ -15,7 +15,8 @@ seeds = st.integers(0, 2**32 - 1)
 
 def naive_energy(params, s):
     """E per example from the loop oracles (docs/DEVIATIONS.md §1)."""
-    e = -(params["b5"] * s[5]).sum(1) - (naive.dense(s[4], params["W5"]) * s[5]).sum(1)
+    o = s[OUTPUT]
+    e = -(params["b5"] * o).sum(1) - (naive.dense(s[4], params["W5"]) * o).sum(1)
     for k in (1, 2, 3, 4):
         p, _ = naive.maxpool2x2(naive.conv2d(s[k - 1], params[f"W{k}"], 1))
         e -= ((params[f"b{k}"][:, None, None, None] + p) * s[k]).sum(axis=(0, 1, 2))
@@ -70,7 +71,7 @@ def test_total_energy_adds_self_energy_and_box():
     params, x, _, _ = tiny_problem(0)
     s = random_state(1, x)
     half_sq = sum((s[k] ** 2).sum(axis=(0, 1, 2)) for k in (1, 2, 3, 4)) / 2
-    half_sq = half_sq + (s[5] ** 2).sum(1) / 2
+    half_sq = half_sq + (s[OUTPUT] ** 2).sum(1) / 2
     np.testing.assert_allclose(total_energy(params, s), energy(params, s) + half_sq)
     s[2] = s[2] + 1.0  # leaves the box [0, 1]
     assert np.isinf(total_energy(params, s)).all()

@@ -48,8 +48,8 @@ def estimate_gradient(rule: str, params: dict, net, x, y, *, beta: float = 0.25,
     net : the :class:`~ebl_ref.network.DCHN`
     x : input in the state layout (C0, S, S, B); y : one-hot targets (B, M)
     beta : the nudging strength β > 0 (the rule chooses its sign); CL, TBP, RBP ignore it
-    free_iters, train_iters : iterations of the free phase and of each second phase (Table 1:
-        60 and 15)
+    free_iters, train_iters : iterations of the free phase and of each second phase (the
+        Table 1 runs: 60 and 15, docs/DEVIATIONS.md §2)
     free : a free equilibrium to reuse instead of relaxing again
     zero_term : the β = 0 state, "relaxed" (as the authors' code) or "free" (s* itself); see
         :mod:`ebl_ref.rules`

@@ -80,7 +80,7 @@ def tbp_gradient(params: dict, s0: list, y, iterations: int, mode: str = "async"
     params : parameter dict
     s0 : the starting state (s*, the free equilibrium), list of 6
     y : one-hot targets (B, M)
-    iterations : T, the iterations unrolled (Table 1: 15)
+    iterations : T, the iterations unrolled (the Table 1 runs: 15, docs/DEVIATIONS.md §2)
     mode : "async" (the paper) or "sync"
     drives : pooled drives valid at ``s0`` (e.g. ``free.drives``), or None
 
@@ -104,7 +104,7 @@ def rbp_gradient(params: dict, s_star: list, y, iterations: int,
     params : parameter dict
     s_star : the free equilibrium, list of 6
     y : one-hot targets (B, M)
-    iterations : T ≥ 1, the terms of the series (Table 1: 15)
+    iterations : T ≥ 1, the terms of the series (the Table 1 runs: 15, docs/DEVIATIONS.md §2)
     drives : pooled drives valid at ``s_star``, or None
 
     Returns

@@ -56,7 +56,7 @@ class Phases:
     params : parameter dict
     y : one-hot targets (B, M)
     free : the free equilibrium s* (eq. 1, :func:`ebl_ref.minimize.free_phase`)
-    iterations : iterations of each second phase (Table 1: 15)
+    iterations : iterations of each second phase (the Table 1 runs: 15, docs/DEVIATIONS.md §2)
     mode : "async" or "sync"
     tol : optional early stop of each second phase (see :func:`ebl_ref.minimize.relax`)
     zero_term : "relaxed" or "free", the β = 0 state (see the module docstring); any other

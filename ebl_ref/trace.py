@@ -39,9 +39,9 @@ def _conventional(a):
     return batch_first(a) if a.ndim == 4 else np.array(a)
 
 
-def _relax_recorded(params, s, iterations, beta, y, prefix, out):
-    """:func:`~ebl_ref.minimize.relax`, writing the state after every half-step and F + βC
-    into ``out`` under ``prefix/NN/``; returns the equilibrium."""
+def _recorder(params, beta, y, prefix, out):
+    """An ``observe`` for :func:`~ebl_ref.minimize.relax` that writes the state after every
+    half-step and F + βC into ``out`` under ``prefix/NN/`` (NN = 01, 02, …)."""
     count = itertools.count(1)
 
     def record(rec):
@@ -52,7 +52,7 @@ def _relax_recorded(params, s, iterations, beta, y, prefix, out):
         out[f"{prefix}/{t:02d}/F_plus_betaC"] = (total_energy(params, rec.s_new)
                                                  + beta * cost(rec.s_new[OUTPUT], y))
 
-    return relax(params, s, iterations, beta=beta, y=y, mode="async", observe=record)
+    return record
 
 
 def make_trace(settings: dict = SETTINGS) -> dict:
@@ -70,10 +70,11 @@ def make_trace(settings: dict = SETTINGS) -> dict:
     out.update({"x": images, "labels": labels.astype(np.float64), "y": y})
 
     beta = st["beta"]
-    eq = {0.0: _relax_recorded(params, zero_state(net, x), st["free_iters"], 0.0, y, "free",
-                               out)}
-    for b, name in ((beta, "nudged_plus"), (-beta, "nudged_minus")):
-        eq[b] = _relax_recorded(params, eq[0.0].s, st["train_iters"], b, y, name, out)
+    eq = {0.0: relax(params, zero_state(net, x), st["free_iters"], mode=st["mode"],
+                     observe=_recorder(params, 0.0, y, "free", out))}              # eq. (1)
+    for b, name in ((beta, "nudged_plus"), (-beta, "nudged_minus")):                 # eq. (4)
+        eq[b] = relax(params, eq[0.0].s, st["train_iters"], beta=b, y=y, mode=st["mode"],
+                      observe=_recorder(params, b, y, name, out))
     for b, name in ((0.0, "free"), (beta, "nudged_plus"), (-beta, "nudged_minus")):
         out.update({f"dE_dtheta/{name}/{k}": v
                     for k, v in param_grads(params, eq[b].s, eq[b].drives).items()})

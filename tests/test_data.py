@@ -14,7 +14,7 @@ import pytest
 
 from ebl_ref.data import (DataError, dataset_sizes, load_dataset, resolve_cache_dir,
                           resolve_data_dir)
-from ebl_ref.data import fetch, formats
+from ebl_ref.data import fetch, formats, verify
 
 IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -235,6 +235,11 @@ def test_without_a_content_checksum_only_the_published_file_passes(tmp_path):
         load_dataset("mnist", tmp_path, download=False, checksums=archive_only, log=Log())
 
 
+def test_unreadable_file_is_one_data_error(tmp_path):
+    with pytest.raises(DataError, match="cannot read it .IsADirectoryError"):
+        verify.file_digest(tmp_path)
+
+
 def test_registry_checksums_refuse_synthetic_files(tmp_path):
     make_idx_dataset(tmp_path / "fashion-mnist")
     with pytest.raises(DataError) as e:
@@ -313,14 +318,14 @@ def test_cifar_archive_with_a_wrong_member_is_refused_before_unpickling(tmp_path
 def test_cifar_archive_links_and_unsafe_members(tmp_path):
     """A wanted member that is a link is refused; other members (absolute paths, '..') are
     never looked at, and nothing from an archive is ever written to disk."""
-    outside = [tarfile.TarInfo(n) for n in ("/tmp/evil-abs", "../evil-dotdot")]
+    outside = [tarfile.TarInfo(n) for n in (str(tmp_path / "evil-abs"), "../evil-dotdot")]
     for info in outside:
         info.size = 1
     extra = [(info, b"x") for info in outside]
     (xtr, *_), sums, tar_path = make_cifar10_tar(tmp_path, extra=extra)
     train, _ = load_dataset("cifar10", tmp_path, download=False, checksums=sums, log=Log())
     np.testing.assert_array_equal(train.x, xtr, err_msg="the batches are still read")
-    assert not (tmp_path / "evil-dotdot").exists() and not os.path.exists("/tmp/evil-abs")
+    assert not (tmp_path / "evil-dotdot").exists() and not (tmp_path / "evil-abs").exists()
     link = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     _, sums, tar_path = make_cifar10_tar(tmp_path / "l", extra=[(link, None)])

@@ -91,11 +91,13 @@ def _summary(checked: List[Checked]) -> str:
                                                     for c in checked)
 
 
+@dataclasses.dataclass(frozen=True)
 class _Plan:
     """For one split: the cache-key parts, how the files were verified, and a decoder."""
 
-    def __init__(self, parts: List[str], how: str, decode: Callable[[], tuple]):
-        self.parts, self.how, self.decode = parts, how, decode
+    parts: List[str]
+    how: str
+    decode: Callable[[], tuple]
 
 
 def _plan_idx(spec, paths, table) -> _Plan:

@@ -75,7 +75,7 @@ def resolve_data_dir(data_dir: Optional[os.PathLike] = None) -> Path:
 def resolve_cache_dir(cache_dir: Union[None, bool, os.PathLike] = None) -> Optional[Path]:
     """The decoded-data cache folder, or None when caching is off (``cache_dir=False``).
 
-    ``None`` means: ``$EBL_CACHE_DIR`` if set, else :func:`default_cache_dir`.
+    ``None`` (or ``True``) means: ``$EBL_CACHE_DIR`` if set, else :func:`default_cache_dir`.
 
     Raises
     ------

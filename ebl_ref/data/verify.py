@@ -28,11 +28,21 @@ MAX_MEMBER_BYTES = 1 << 30  # no CIFAR batch is near 1 GiB; refuse archive membe
 
 
 def file_digest(path: Path, algorithm: str = "md5") -> str:
-    """Hex digest (``"md5"`` or ``"sha256"``) of a file, read in 1 MiB chunks."""
+    """Hex digest (``"md5"`` or ``"sha256"``) of a file, read in 1 MiB chunks.
+
+    Raises
+    ------
+    DataError
+        If the file cannot be read (permissions, a folder in its place, an I/O error).
+    """
     h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                h.update(chunk)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read it ({type(e).__name__}: {e}); check its "
+                        f"permissions, or replace it.") from e
     return h.hexdigest()
 
 
@@ -82,7 +92,7 @@ def check_file(path: Path, fspec: FileSpec, fix: Optional[str] = None) -> Checke
             return Checked(f"{fspec.content_name}:sha256:{fspec.content_sha256}",
                            "as published, md5 verified")
         return Checked(f"{fspec.name}:md5:{md5}", "as published, md5 verified")
-    size = path.stat().st_size
+    size = path.stat().st_size if path.exists() else 0
     found = f"md5 {md5} (expected {fspec.md5})" + (
         f", size {size} bytes (published {fspec.size})" if fspec.size else "")
     if fspec.content_sha256 is None or fspec.content_name is None:

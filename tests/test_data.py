@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import pickle
+import sys
 import tarfile
 
 import numpy as np
@@ -397,8 +398,8 @@ def test_svhn_mat(tmp_path):
 
 
 def test_svhn_without_scipy_names_the_extra(tmp_path, monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "scipy", None)
-    monkeypatch.setitem(__import__("sys").modules, "scipy.io", None)
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    monkeypatch.setitem(sys.modules, "scipy.io", None)
     with pytest.raises(DataError, match=r"pip install ebl-ref\[svhn\]"):
         formats.load_svhn_mat(tmp_path / "train_32x32.mat")
 

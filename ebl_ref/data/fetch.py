@@ -8,33 +8,29 @@ carries the final name. Tests replace :func:`fetch_url` with a stub.
 
 from __future__ import annotations
 
+import http.client
 import shutil
-import sys
 import urllib.request
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 from ..atomic import atomic_write_bytes
 from .errors import DataError
 from .registry import FileSpec
-from .verify import check_file
-
-_CHUNK = 1 << 20
+from .verify import CHUNK, check_file
 
 
 def fetch_url(url: str, f: BinaryIO, timeout: float = 60.0) -> None:
     """Copy the body of ``url`` into the open binary file ``f``."""
     with urllib.request.urlopen(url, timeout=timeout) as r:
-        shutil.copyfileobj(r, f, _CHUNK)
-
-
-def _stderr(message: str) -> None:
-    print(f"ebl-ref: {message}", file=sys.stderr)
+        shutil.copyfileobj(r, f, CHUNK)
 
 
 def download_file(fspec: FileSpec, base_urls: Sequence[str], folder: Path,
-                  log: Optional[Callable[[str], None]] = None) -> Path:
+                  log: Callable[[str], None]) -> Path:
     """Download ``fspec`` into ``folder`` (which must exist) from the first mirror that works.
+
+    ``log`` receives one line per URL tried.
 
     Returns
     -------
@@ -45,7 +41,6 @@ def download_file(fspec: FileSpec, base_urls: Sequence[str], folder: Path,
     DataError
         If every mirror fails; the message lists each URL tried and its error.
     """
-    log = _stderr if log is None else log
     dest = Path(folder) / fspec.name
     failures = []
     for base in base_urls:
@@ -60,6 +55,6 @@ def download_file(fspec: FileSpec, base_urls: Sequence[str], folder: Path,
             log(f"downloading {url}")
             atomic_write_bytes(dest, write)
             return dest
-        except (OSError, DataError, ValueError) as e:
+        except (OSError, DataError, ValueError, http.client.HTTPException) as e:
             failures.append(f"{url} ({type(e).__name__}: {e})")
     raise DataError("download failed for every mirror:\n  " + "\n  ".join(failures))

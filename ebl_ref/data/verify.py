@@ -23,7 +23,7 @@ from . import formats
 from .errors import DataError
 from .registry import FileSpec, SplitContent
 
-_CHUNK = 1 << 20
+CHUNK = 1 << 20  # bytes per read when hashing or downloading
 MAX_MEMBER_BYTES = 1 << 30  # no CIFAR batch is near 1 GiB; refuse archive members above it
 
 
@@ -38,7 +38,7 @@ def file_digest(path: Path, algorithm: str = "md5") -> str:
     h = hashlib.new(algorithm)
     try:
         with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(_CHUNK), b""):
+            for chunk in iter(lambda: f.read(CHUNK), b""):
                 h.update(chunk)
     except OSError as e:
         raise DataError(f"{path}: cannot read it ({type(e).__name__}: {e}); check its "

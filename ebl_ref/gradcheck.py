@@ -32,7 +32,6 @@ from .backprop import rbp_gradient
 from .data import DATASETS, DataError, load_dataset, load_sample, preprocess
 from .minimize import free_phase
 from .network import DCHN, HIDDEN, PARAM_NAMES, all_drives, init_params, one_hot
-from .ops import channel_major
 from .rules import Phases
 
 BETA_RULES = ("p-ep", "n-ep", "c-ep", "p-cpl", "n-cpl", "c-cpl")  # depend on β
@@ -125,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_batch(args, rng: np.random.Generator):
-    """``(x, labels, spec)``: ``batch`` test images (N, C, 32, 32) float32 drawn by ``rng``."""
+    """``(x, labels, spec)``: ``batch`` test images (C, 32, 32, N) float32 drawn by ``rng``."""
     try:
         if args.dataset is None:
             _, test = load_sample()
@@ -197,9 +196,9 @@ def run_check(args) -> dict:
     rng = np.random.default_rng(args.seed)
     xb, labels, spec = load_batch(args, rng)
     net = DCHN(in_channels=spec.channels, widths=args.widths, n_classes=spec.classes,
-               image_size=xb.shape[-1])
+               image_size=xb.shape[1])
     params = init_params(net, rng, args.gains, backend)
-    x = channel_major(backend.asarray(xb))           # (B, C, S, S) -> (C, S, S, B)
+    x = backend.asarray(xb)                          # (C, S, S, B), the state layout
     y = one_hot(labels, net.n_classes, x)
 
     def host(g):

@@ -24,10 +24,11 @@ import time
 
 import numpy as np
 
+from .algorithms import estimate_gradient
 from .backend import get_backend
-from .minimize import channel_major
+from .minimize import free_phase
 from .network import DCHN, init_params, one_hot
-from .rules import estimate_gradient, free_phase
+from .ops import channel_major
 
 
 def _median_seconds(fn, backend, repeats: int) -> float:

@@ -350,14 +350,16 @@ def _round_up(v: float) -> float:
 def tolerances(trace: dict, trace32: dict) -> dict:
     """name -> ``{"float64": t, "float32": t}``, the largest acceptable max |port − golden|
     of every float array: float32 10× the error of the same computation in float32, at least 4
-    ulps of the array's largest value; float64 1e-6 of that, at least 1e-12 of the array's
-    scale (or of 1) — rounded up to one digit."""
+    ulps of the array's largest value (of 1 for ``change``, a difference of states); float64
+    1e-6 of that, at least 1e-12 of the array's scale (or of 1) — rounded up to one digit."""
     eps32 = float(np.finfo(np.float32).eps)
     out = {}
     for k, ref in trace.items():
         if ref.dtype.kind != "f":
             continue
         scale = float(np.abs(ref).max()) if ref.size else 0.0
+        if k.endswith("/change"):  # a difference of states: its round-off is theirs (≥ 1)
+            scale = max(scale, 1.0)
         err32 = float(np.abs(trace32[k].astype(np.float64) - ref).max()) if ref.size else 0.0
         t32 = _round_up(max(10 * err32, 4 * eps32 * scale))
         out[k] = {"float64": _round_up(max(1e-6 * t32, 1e-12 * max(scale, 1.0))),

@@ -39,6 +39,7 @@ import numpy as np
 from .minimize import groups, half_step
 from .network import OUTPUT
 from .ops import channel_major
+from .rules import contrast
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = {"tiny": ROOT / "data" / "golden",
@@ -95,7 +96,8 @@ def load_golden(folder) -> tuple:
 
 
 def pick_golden(mine: dict, which: str | None) -> Path:
-    """The golden folder: by name, else the trace that shares the most names with ``mine``."""
+    """The golden folder: by name, else the trace with the most arrays of the same name and
+    shape as in ``mine``."""
     if which is not None:
         return GOLDEN[which]
     overlap = {}
@@ -103,7 +105,8 @@ def pick_golden(mine: dict, which: str | None) -> Path:
         if not (folder / "manifest.json").is_file():
             continue
         manifest = json.loads((folder / "manifest.json").read_text())
-        overlap[name] = len(set(manifest["arrays"]) & set(mine))
+        overlap[name] = sum(list(np.shape(mine[k])) == entry["shape"]
+                            for k, entry in manifest["arrays"].items() if k in mine)
     if not overlap:
         raise UsageError("no golden trace found beside the package (data/golden/ of the "
                          "repository): run from a clone, or pass --golden DIR")
@@ -263,8 +266,42 @@ def fixed_point_residual(params: dict, s: list, beta: float, y) -> np.ndarray:
     return r
 
 
+def _mine_state(mine: dict, prefix: str, x) -> list | None:
+    names = [f"{prefix}/{layer}" for layer in LAYERS]
+    if not all(n in mine for n in names):
+        return None
+    s = [x] + [channel_major(np.asarray(mine[n], np.float64)) for n in names[:4]]
+    return s + [np.asarray(mine[names[4]], np.float64)]
+
+
+def _golden_state(golden: dict, prefix: str, x) -> list:
+    return ([x] + [channel_major(golden[f"{prefix}/s{k}"]) for k in (1, 2, 3, 4)]
+            + [golden[f"{prefix}/o"]])
+
+
+def _distance(s_a: list, s_b: list, ex: int) -> float:
+    """Max |difference| over the layers of example ``ex`` (internal layout)."""
+    return max(float(np.abs(s_a[k][..., ex] - s_b[k][..., ex]).max()) if k < OUTPUT
+               else float(np.abs(s_a[k][ex] - s_b[k][ex]).max()) for k in range(1, 6))
+
+
+def _own_gradient(params, s_minus, s_plus, beta, ex) -> dict:
+    """C-EP of example ``ex`` computed by ebl-ref from the given nudged states."""
+    from .trace import _example, _state_only  # noqa: PLC0415
+    return contrast(params, _state_only(_example(s_minus, ex)), -beta,
+                    _state_only(_example(s_plus, ex)), beta)
+
+
 def check_converged(manifest: dict, golden: dict, mine: dict, dtype: str) -> tuple:
-    """The converged-state criterion (docs/PORTING.md §8). Returns ``(lines, ok)``."""
+    """The converged-state criterion of docs/PORTING.md §8. Returns ``(lines, ok)``.
+
+    Every converged state of ``mine`` must be a fixed point (residual). For the schedule name
+    ``other``, each example's free state is matched against the recorded fixed points: if it
+    matches one, its nudged states and per-example gradient must match that reference; if it
+    matches neither (a third equilibrium), its per-example gradient must equal C-EP computed
+    from its own nudged states. Schedules ``async``/``sync`` are compared array by array by
+    :func:`compare_arrays`.
+    """
     st = manifest["settings"]
     if "converged" not in st:
         return [], True
@@ -273,34 +310,68 @@ def check_converged(manifest: dict, golden: dict, mine: dict, dtype: str) -> tup
     x, y, beta = channel_major(golden["x"]), golden["y"], st["beta"]
     refs = st["converged"]["modes"]
     lines, ok = [], True
-    schedules = sorted({k.split("/")[1] for k in mine if k.startswith("converged/")})
-    for mode in schedules:
-        for phase, b in (("free", 0.0), ("nudged_plus", beta), ("nudged_minus", -beta)):
-            names = [f"converged/{mode}/{phase}/{layer}" for layer in LAYERS]
-            if not all(n in mine for n in names):
+    phases = (("free", 0.0), ("nudged_plus", beta), ("nudged_minus", -beta))
+    for mode in sorted({k.split("/")[1] for k in mine if k.startswith("converged/")}):
+        states = {}
+        for phase, b in phases:
+            s = _mine_state(mine, f"converged/{mode}/{phase}", x)
+            if s is None:
                 continue
-            s = [x] + [channel_major(np.asarray(mine[n], np.float64)) for n in names[:4]]
-            s.append(np.asarray(mine[names[4]], np.float64))
+            states[phase] = s
             r = fixed_point_residual(params, s, b, y)
             good = bool((r <= crit["residual"]).all())
             ok &= good
             lines.append(f"converged/{mode}/{phase}: fixed-point residual per example "
                          + ", ".join(f"{v:.1e}" for v in r)
                          + f" ({'within' if good else 'ABOVE'} {crit['residual']:.0e})")
-            if mode in refs:
-                continue
-            for ex in range(len(r)):
-                dist = {m: max(float(np.abs(np.asarray(mine[n], np.float64)[ex] - golden[
-                    f"converged/{m}/{phase}/{n.rsplit('/', 1)[1]}"][ex]).max()) for n in names)
-                    for m in refs}
-                best = min(dist, key=dist.get)
-                match = dist[best] <= crit["distance"]
-                lines.append(f"  example {ex}: nearest recorded fixed point {best} "
-                             f"(max distance {dist[best]:.1e}): "
-                             + ("matches" if match else "matches neither (another equilibrium "
-                                "of the same network; see docs/PORTING.md §8)"))
-                ok &= match
+        if mode in refs or "free" not in states:
+            continue
+        ok &= _match_other(golden, mine, manifest, states, params, x, beta, refs, crit, dtype,
+                           lines)
     return lines, ok
+
+
+def _match_other(golden, mine, manifest, states, params, x, beta, refs, crit, dtype, lines):
+    """Per example of ``converged/other``: the nearest recorded fixed point, then the checks
+    that apply (see :func:`check_converged`); appends to ``lines``, returns ok."""
+    from .network import total_energy  # noqa: PLC0415
+    ok = True
+    grads = {k.rsplit("/", 1)[1]: np.asarray(v, np.float64) for k, v in mine.items()
+             if k.startswith("converged/other/grad_c_ep_per_example/")}
+    f_mine = total_energy(params, states["free"])
+    for ex in range(states["free"][OUTPUT].shape[0]):
+        ref = {m: _golden_state(golden, f"converged/{m}/free", x) for m in refs}
+        dist = {m: _distance(states["free"], ref[m], ex) for m in refs}
+        best = min(dist, key=dist.get)
+        f_refs = ", ".join(f"{m} {float(total_energy(params, ref[m])[ex]):.6f}" for m in refs)
+        if dist[best] <= crit["distance"]:
+            msg = f"  example {ex}: free state = the {best} fixed point ({dist[best]:.1e})"
+            for phase in ("nudged_plus", "nudged_minus"):
+                if phase in states:
+                    d = _distance(states[phase], _golden_state(
+                        golden, f"converged/{best}/{phase}", x), ex)
+                    good = d <= crit["distance"]
+                    ok &= good
+                    msg += f"; {phase} {'matches' if good else 'DIFFERS'} ({d:.1e})"
+            want = {k: golden[f"converged/{best}/grad_c_ep_per_example/{k}"][ex] for k in grads}
+        else:
+            msg = (f"  example {ex}: a third fixed point (nearest: {best} at {dist[best]:.1e}; "
+                   f"F = {float(f_mine[ex]):.6f} vs {f_refs}), checked on its residuals"
+                   + (" and its own gradient" if grads else ""))
+            want = (_own_gradient(params, states["nudged_minus"], states["nudged_plus"], beta,
+                                  ex) if grads and "nudged_plus" in states
+                    and "nudged_minus" in states else {})
+        for k, g in grads.items():
+            tol = manifest["arrays"][f"converged/{refs[0]}/grad_c_ep_per_example/{k}"][
+                "tolerance"][dtype]
+            err = float(np.abs(g[ex] - want[k]).max()) if k in want else float("inf")
+            if err > tol:
+                ok = False
+                msg += f"; gradient {k} DIFFERS by {err:.1e} (tolerance {tol:.0e})"
+        if grads and not msg.endswith("gradient"):
+            msg += "; gradient " + ("matches" if ok else "not all within tolerance")
+        lines.append(msg)
+    return ok
 
 
 def report(results: list, manifest: dict, n_golden: int, dtype: str, missing: list,

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ebl_ref.minimize import Equilibrium, relax
+from ebl_ref.minimize import Equilibrium, half_step, relax, zero_state
 from ebl_ref.network import DCHN
-from ebl_ref.ops import channel_major, conv2d
-from ebl_ref.rules import Phases, p_ep
+from ebl_ref.ops import batch_first, channel_major, conv2d
+from ebl_ref.rules import Phases, contrast, p_ep
 from ebl_ref.trace import PAPER_SETTINGS, make_paper_trace, manifest_text
 from ebl_ref.trace import main as trace_main
 from ebl_ref.trace_compare import compare_arrays, fixed_point_residual, load_golden
@@ -20,6 +20,7 @@ from ebl_ref.trace_compare import main as compare_main
 
 FOLDER = Path(__file__).resolve().parent.parent / "data" / "golden" / "paper-geometry"
 PHASES = ("free", "nudged_plus", "nudged_minus", "nudged_zero")
+LAYERS = ("s1", "s2", "s3", "s4", "o")
 
 
 @pytest.fixture(scope="module")
@@ -209,12 +210,53 @@ def test_compare_matches_another_relaxation_against_both_fixed_points(tmp_path, 
     np.savez(tmp_path / "other.npz", **mine)
     assert compare_main([str(tmp_path / "other.npz"), "--trace", "paper-geometry"]) == 0
     out = capsys.readouterr().out
-    assert "example 0: nearest recorded fixed point async" in out
-    assert "example 1: nearest recorded fixed point sync" in out
+    assert "example 0: free state = the async fixed point" in out
+    assert "example 1: free state = the sync fixed point" in out
     mine = {k: v + 0.01 for k, v in mine.items()}
     np.savez(tmp_path / "moved.npz", **mine)
     assert compare_main([str(tmp_path / "moved.npz"), "--trace", "paper-geometry"]) == 1
     assert "ABOVE" in capsys.readouterr().out
+
+
+def test_compare_accepts_a_third_fixed_point_on_its_residuals_and_own_gradient(tmp_path,
+                                                                               golden, capsys):
+    """A damped synchronous relaxation, s ← s + ½(update(s) − s), ends at neither recorded
+    fixed point on this trace: accepted as a fixed point whose gradient is C-EP of its own
+    nudged states; a wrong gradient there is refused."""
+    _, g = golden
+    params, x, y = params_of(g), channel_major(g["x"]), g["y"]
+    net = DCHN(3, (3, 4, 5, 6), 10, 32)
+
+    def damped(s, beta):
+        for _ in range(3000):
+            t, _ = half_step(params, s, [None] * 5, (1, 2, 3, 4, 5), beta, y)
+            new = [s[0]] + [s[k] + 0.5 * (t[k] - s[k]) for k in range(1, 6)]
+            if max(np.abs(new[k] - s[k]).max() for k in range(1, 6)) < 1e-14:
+                return new
+            s = new
+        raise AssertionError("the damped relaxation did not converge")
+
+    free = damped(zero_state(net, x), 0.0)
+    states = {"free": free, "nudged_plus": damped(free, 0.25),
+              "nudged_minus": damped(free, -0.25)}
+    mine = {f"converged/other/{ph}/{name}": s[k] if k == 5 else batch_first(s[k])
+            for ph, s in states.items() for k, name in enumerate(LAYERS, start=1)}
+
+    def one(s, b):  # example b as a batch of one
+        return Equilibrium([a[..., b:b + 1] for a in s[:5]] + [s[5][b:b + 1]], [None] * 5, 0, 0)
+
+    per = [contrast(params, one(states["nudged_minus"], b), -0.25,
+                    one(states["nudged_plus"], b), 0.25) for b in range(2)]
+    for k in per[0]:
+        mine[f"converged/other/grad_c_ep_per_example/{k}"] = np.stack([p[k] for p in per])
+    np.savez(tmp_path / "third.npz", **mine)
+    assert compare_main([str(tmp_path / "third.npz"), "--trace", "paper-geometry"]) == 0
+    assert capsys.readouterr().out.count("a third fixed point") == 2
+    mine["converged/other/grad_c_ep_per_example/W2"] = mine[
+        "converged/other/grad_c_ep_per_example/W2"] * 1.01
+    np.savez(tmp_path / "wrong.npz", **mine)
+    assert compare_main([str(tmp_path / "wrong.npz"), "--trace", "paper-geometry"]) == 1
+    assert "gradient W2 DIFFERS" in capsys.readouterr().out
 
 
 def test_compare_refuses_unusable_files(tmp_path, capsys):
@@ -231,6 +273,5 @@ def test_relax_reaches_the_recorded_async_fixed_point(golden):
     """The converged reference is what the library's own loop reaches (a guard on the tol)."""
     _, g = golden
     params, x = params_of(g), channel_major(g["x"])
-    from ebl_ref.minimize import zero_state  # noqa: PLC0415
     eq = relax(params, zero_state(DCHN(3, (3, 4, 5, 6), 10, 32), x), 3000, tol=1e-13)
     np.testing.assert_allclose(channel_major(g["converged/async/free/s2"]), eq.s[2], atol=1e-12)

@@ -73,3 +73,18 @@ def test_measure_runs_on_the_embedded_sample():
         assert set(r[stage]["precision"]) == {"states", "readout", "weights"}
         assert 0 <= r[stage]["value_ranges"]["saturation_free"]["s1"]["at_0"] <= 1
     assert r["training"]["steps"] == 2
+
+
+def test_tables_from_a_tiny_run(tmp_path):
+    import json  # noqa: PLC0415
+
+    from ebl_ref.sizing import main, write_tables  # noqa: PLC0415
+    assert write_tables(tmp_path) == 2                       # no footprint.json yet
+    assert main(["--datasets", "", "--out", str(tmp_path)]) == 0
+    cfg = {**DEFAULTS, "widths": (2, 2, 2, 2), "free_iters": 2, "train_iters": 1,
+           "probe_batch": 2, "train_examples": 2, "batch": 2, "eval_examples": 2, "bits": [4]}
+    r = measure("fashion-mnist-sample", None, cfg, log=lambda m: None)
+    (tmp_path / "sample.json").write_text(json.dumps(r))
+    assert write_tables(tmp_path) == 0
+    text = (tmp_path / "tables.md").read_text()
+    assert "## sample" in text and "b-bit weights" in text and "| cifar10 | 3,859,210 |" in text

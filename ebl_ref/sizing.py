@@ -431,7 +431,8 @@ def summary_tables(footprints: dict, results: dict) -> str:
             rows = [[k, _g(v["weights"][k]["max_abs"]), _g(v["dE_dtheta_free"][k]["max_abs"]),
                      _g(v["grad_c_ep"][k]["max_abs"]),
                      _g(v["dE_dtheta_free"][k]["max_abs"]
-                        / (2 * r["settings"]["beta"] * v["grad_c_ep"][k]["max_abs"])),
+                        / (2 * r["settings"]["beta"] * v["grad_c_ep"][k]["max_abs"])
+                        if v["grad_c_ep"][k]["max_abs"] else float("nan")),
                      _g(r[stage]["first_step_updates"][k]["relative_update"]["p50"]),
                      _g(r[stage]["first_step_updates"][k]["bits_for_median_update"]),
                      _g(r[stage]["first_step_updates"][k]["bits_for_p1_update"]),

@@ -159,6 +159,12 @@ def feedback(params: dict, s: list, drives: list, k: int):
                             s[k].shape)
 
 
+def _same(recomputed, recorded, name: str) -> None:
+    if not np.array_equal(recomputed, recorded):
+        raise RuntimeError(f"{name}: recomputing the half-step differs from the relaxation "
+                           "(the trace would not describe the code)")
+
+
 def _block_recorder(params, beta, y, prefix, out):
     """An ``observe`` that writes, for half-step NN under ``prefix/NN/``: for each updated
     layer k its pooled drive ``drive{k}``, the route ``argmax{k+1}`` its feedback went through,
@@ -173,7 +179,7 @@ def _block_recorder(params, beta, y, prefix, out):
         drives = [None] * 5
         for k in convs_read(rec.group):
             drives[k] = pooled_drive(params, rec.s, k)
-            assert np.array_equal(drives[k][1], rec.idx[k])
+            _same(drives[k][1], rec.idx[k], f"{p}argmax{k}")
         for k in rec.group:
             a = preactivation(params, rec.s, drives, k)
             if k in HIDDEN:
@@ -181,7 +187,7 @@ def _block_recorder(params, beta, y, prefix, out):
                 if k < 4:
                     out[p + f"argmax{k + 1}"] = _conventional(drives[k + 1][1])
                 out[p + f"feedback{k}"] = _conventional(feedback(params, rec.s, drives, k))
-                assert np.array_equal(np.clip(a, 0.0, 1.0), rec.s_new[k])
+                _same(np.clip(a, 0.0, 1.0), rec.s_new[k], f"{p}s{k}")
             out[p + f"a{k}"] = _conventional(a)
         for k in range(1, 6):
             out[p + _layer(k)] = _conventional(rec.s_new[k])
@@ -203,20 +209,20 @@ def _final(params, eq, name, out):
                 for k, v in param_grads(params, eq.s, eq.drives).items()})
 
 
-def _example(s: list, b: int) -> list:
+def example_state(s: list, b: int) -> list:
     """The state of example ``b`` alone (a batch of one)."""
     return [a[..., b:b + 1] for a in s[:OUTPUT]] + [s[OUTPUT][b:b + 1]]
 
 
-def _state_only(s: list) -> Equilibrium:
+def state_only(s: list) -> Equilibrium:
     """An :class:`~ebl_ref.minimize.Equilibrium` holding a state alone (drives recomputed)."""
     return Equilibrium(s=s, drives=[None] * 5, iterations=0, residual=float("nan"))
 
 
 def _per_example_contrast(params, s_a, beta_a, s_b, beta_b, batch) -> dict:
     """The contrast of each example on its own (a batch of one), stacked: (B,) + shape."""
-    per = [contrast(params, _state_only(_example(s_a, b)), beta_a,
-                    _state_only(_example(s_b, b)), beta_b) for b in range(batch)]
+    per = [contrast(params, state_only(example_state(s_a, b)), beta_a,
+                    state_only(example_state(s_b, b)), beta_b) for b in range(batch)]
     return {k: np.stack([g[k] for g in per]) for k in per[0]}
 
 

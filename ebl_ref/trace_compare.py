@@ -287,9 +287,9 @@ def _distance(s_a: list, s_b: list, ex: int) -> float:
 
 def _own_gradient(params, s_minus, s_plus, beta, ex) -> dict:
     """C-EP of example ``ex`` computed by ebl-ref from the given nudged states."""
-    from .trace import _example, _state_only  # noqa: PLC0415
-    return contrast(params, _state_only(_example(s_minus, ex)), -beta,
-                    _state_only(_example(s_plus, ex)), beta)
+    from .trace import example_state, state_only  # noqa: PLC0415
+    return contrast(params, state_only(example_state(s_minus, ex)), -beta,
+                    state_only(example_state(s_plus, ex)), beta)
 
 
 def check_converged(manifest: dict, golden: dict, mine: dict, dtype: str) -> tuple:

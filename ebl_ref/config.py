@@ -66,8 +66,8 @@ class Config:
                        "--resume: a new target, recorded in config.json)", within=AT_LEAST_ONE,
                        resumable=True)
     batch_size: int = knob(128, "training mini-batch size", within=AT_LEAST_ONE)
-    eval_batch_size: int = knob(256, "evaluation batch size (no effect on the results)",
-                                within=AT_LEAST_ONE, resumable=True)
+    eval_batch_size: int = knob(256, "evaluation batch size (changes the evaluation's "
+                                "rounding only)", within=AT_LEAST_ONE, resumable=True)
     seed: int = knob(0, "seed of the one Generator behind init, split, shuffle and "
                      "augmentation", within=NON_NEGATIVE)
     beta: float = knob(0.25, "nudging strength β > 0 (eqs. 4, 7; the rule picks the sign; CL "

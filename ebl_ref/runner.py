@@ -42,7 +42,7 @@ from .signals import Guard, Interrupted, as_interrupted, signal_name
 from .splits import check_sizes_early, load_splits
 from .state import (build_network, describe, restore_state, save_state, saved_point,
                     seeded_state)
-from .status import read_status, write_status
+from .status import write_status
 from .train import NonFiniteError, evaluate, train_epoch
 from .values import UsageError
 
@@ -107,9 +107,7 @@ def resume(run_dir, overrides: dict | None = None, log=print) -> int:
         finished = (trained >= config.epochs and meta.get("pending") is None
                     and (run_dir / runfiles.SUMMARY).is_file())
         if finished:
-            status = read_status(run_dir)
-            if status is None or status["state"] != "done":
-                write_status(run_dir, "done", epoch=trained, epochs=config.epochs, exit_code=0)
+            write_status(run_dir, "done", epoch=trained, epochs=config.epochs, exit_code=0)
             log(f"{run_dir} is finished: {trained} of {config.epochs} epochs trained, results "
                 f"in {run_dir / runfiles.SUMMARY}; to train longer: {resume_command(run_dir)} "
                 f"--epochs N (N > {trained})")
@@ -151,6 +149,8 @@ class Session:
                        + resume_command(self.run_dir))
         except (UsageError, BadFileError, DataError, BackendError) as exc:
             self._stop(exc, 2, advice=f"fix it, then: {resume_command(self.run_dir)}")
+        except OSError as exc:  # disk full, folder removed, permissions
+            self._stop(exc, 1, advice=f"fix it, then: {resume_command(self.run_dir)}")
         except Exception as exc:
             traceback.print_exc()
             self._stop(f"{type(exc).__name__}: {exc}", 1,
@@ -171,12 +171,12 @@ class Session:
     def _save_what_we_have(self) -> str:
         """Checkpoint the (consistent) state if there is one; the phrase for the last line."""
         if self.state is None:
-            return describe(self.run_dir / CHECKPOINT, self.saved)
+            return f"last checkpoint: {describe(self.run_dir / CHECKPOINT, self.saved)}"
         try:
             self._save()
-            return f"checkpoint written: {describe(self.run_dir / CHECKPOINT, self.saved)}"
+            return f"saved {describe(self.run_dir / CHECKPOINT, self.saved)}"
         except Exception as exc:  # disk full, folder gone ...
-            return (f"could not write a checkpoint ({exc}); "
+            return (f"could not write a checkpoint ({exc}); last checkpoint: "
                     f"{describe(self.run_dir / CHECKPOINT, self.saved)}")
 
     def _interrupted(self, exc: Interrupted) -> int:
@@ -189,8 +189,8 @@ class Session:
 
     def _stop(self, problem, code: int, advice: str, save: bool = True):
         problem = " ".join(str(problem).split())
-        saved = (self._save_what_we_have() if save
-                 else describe(self.run_dir / CHECKPOINT, self.saved))
+        saved = (self._save_what_we_have() if save else
+                 f"last checkpoint: {describe(self.run_dir / CHECKPOINT, self.saved)}")
         try:
             self._status("failed", last_error=problem, exit_code=code)
         except OSError:
@@ -211,7 +211,7 @@ class Session:
         if path.exists():
             restore_state(path, state, backend, config, len(train))
             self.saved = saved_point(state)
-            self.log(f"resuming {self.run_dir}: {describe(path, self.saved)}")
+            self.log(f"resuming from {describe(path, self.saved)}")
         self.state = state
         runfiles.write_metrics(self.run_dir, state.history)  # drops lines of lost epochs
         n_val = 0 if val is None else len(val)

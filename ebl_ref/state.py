@@ -141,13 +141,14 @@ def saved_point(state: TrainState) -> dict:
 
 
 def describe(path, point: dict | None) -> str:
-    """What the checkpoint at ``path`` holds (``point`` from :func:`saved_point`), one phrase;
-    true also when there is none."""
+    """What the checkpoint at ``path`` holds (``point`` from :func:`saved_point`) in a few
+    words, e.g. ``"R/checkpoint.npz (epoch 3 trained, its evaluation pending)"``; true also when
+    there is none."""
     if point is None or not Path(path).is_file():
         return f"no checkpoint yet ({Path(path).name} not written)"
     done = f"epoch {point['epoch']} trained"
     if point["pending"]:
-        done += " (its evaluation pending)"
+        done += ", its evaluation pending"
     if point["position"]:
-        done += f" and {point['position']} examples of epoch {point['epoch'] + 1}"
-    return f"the checkpoint {path} holds {done}"
+        done += f", {point['position']} examples of epoch {point['epoch'] + 1}"
+    return f"{path} ({done})"

@@ -56,8 +56,8 @@ def _all_finite(xp, arrays) -> bool:
 
 
 def _diverged(what: str, where: str) -> NonFiniteError:
-    return NonFiniteError(f"non-finite {what} at {where}: the run diverged (learning rates or "
-                          "β too large for this network, or the dtype too narrow)")
+    return NonFiniteError(f"diverged at {where}: non-finite {what} (learning rates or β too "
+                          "large for this network, or the dtype too narrow)")
 
 
 def evaluate(config, net, backend, params, split, spec) -> dict:
@@ -65,6 +65,11 @@ def evaluate(config, net, backend, params, split, spec) -> dict:
 
     Raises :class:`NonFiniteError` if the outputs are not finite.
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _evaluate(config, net, backend, params, split, spec)
+
+
+def _evaluate(config, net, backend, params, split, spec) -> dict:
     n_err = n_top5 = 0
     total_cost = 0.0
     for start in range(0, len(split), config.eval_batch_size):
@@ -86,8 +91,13 @@ def train_batch(config, net, backend, state, splits, idx, lrs, where: str):
     metric sums; ``state`` is not modified (its Generator is advanced).
 
     Raises :class:`NonFiniteError` if the free state, cost, energy, gradient or new parameters
-    are not finite.
+    are not finite (NumPy's overflow warnings are silenced here: these checks report it).
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _train_batch(config, net, backend, state, splits, idx, lrs, where)
+
+
+def _train_batch(config, net, backend, state, splits, idx, lrs, where):
     xp, labels = backend.xp, splits.train.y[idx]
     x = _inputs(splits.spec, backend, splits.train.x[idx], state.rng, train=True)
     y = one_hot(xp.asarray(labels), net.n_classes, x)

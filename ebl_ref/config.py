@@ -26,7 +26,7 @@ class ConfigError(UsageError):
     """A configuration value that makes no sense, with the fix in the message (exit 2)."""
 
 
-def knob(default, help: str, *, choices=None, within: Range | None = None,  # noqa: A002
+def knob(default, doc: str, *, choices=None, within: Range | None = None,
          length: int | None = None, broadcast: bool = False, resumable: bool = False,
          noun: str | None = None):
     """A :class:`Config` field with what the CLI and the checks need, as field metadata.
@@ -34,7 +34,7 @@ def knob(default, help: str, *, choices=None, within: Range | None = None,  # no
     Parameters
     ----------
     default : the value when neither the preset nor a flag gives one
-    help : one phrase for ``--help``
+    doc : one phrase for ``--help``
     choices : the owning table (its keys are the allowed values)
     within : the numeric range of the value (of every element, for a list)
     length, broadcast : a list of ``length`` values; with ``broadcast`` one value means all
@@ -42,7 +42,7 @@ def knob(default, help: str, *, choices=None, within: Range | None = None,  # no
         sets a new target). A resume records the new value in ``config.json``.
     noun : what an unknown choice is called in the message ("unknown algorithm 'ep'")
     """
-    meta = {"help": help, "choices": None if choices is None else tuple(choices),
+    meta = {"help": doc, "choices": None if choices is None else tuple(choices),
             "within": within, "length": length, "broadcast": broadcast,
             "resumable": resumable, "noun": noun}
     return field(default=default, metadata=meta)

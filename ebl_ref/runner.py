@@ -112,8 +112,9 @@ def resume(run_dir, overrides: dict | None = None, log=print) -> int:
                 f"in {run_dir / runfiles.SUMMARY}; to train longer: {resume_command(run_dir)} "
                 f"--epochs N (N > {trained})")
             return 0
-        return Session(run_dir, config, backend, guard, log,
-                       at=(trained, int(meta.get("position", 0)))).run()
+        saved = None if not meta else {"epoch": trained, "position": int(meta.get("position", 0)),
+                                       "pending": meta.get("pending") is not None}
+        return Session(run_dir, config, backend, guard, log, saved=saved).run()
 
 
 # --------------------------------------------------------------------------- the session
@@ -121,12 +122,12 @@ def resume(run_dir, overrides: dict | None = None, log=print) -> int:
 class Session:
     """The run in one process: loads, trains, evaluates, saves, and handles being stopped."""
 
-    def __init__(self, run_dir: Path, config: Config, backend, guard: Guard, log, at=(0, 0)):
+    def __init__(self, run_dir: Path, config: Config, backend, guard: Guard, log,
+                 saved: dict | None = None):
         self.run_dir, self.config, self.backend, self.guard, self.log = (
             Path(run_dir), config, backend, guard, log)
         self.state = self.splits = self.net = None
-        self.saved = None            # saved_point() of the checkpoint on disk, None if none
-        self.at = at                 # (epoch, position) for status.json before the restore
+        self.saved = saved           # saved_point() of the checkpoint on disk, None if none
         self.doing = "starting"      # for the last line: what was interrupted
         self.t0 = time.perf_counter()
 
@@ -157,10 +158,10 @@ class Session:
                        advice=f"continue with: {resume_command(self.run_dir)}")
 
     def _status(self, state, **extra):
-        epoch, position = ((self.state.epoch, self.state.position) if self.state is not None
-                           else self.at)
-        write_status(self.run_dir, state, epoch=epoch, epochs=self.config.epochs,
-                     position=position, **extra)
+        point = (saved_point(self.state) if self.state is not None
+                 else self.saved or {"epoch": 0, "position": 0})
+        write_status(self.run_dir, state, epoch=point["epoch"], epochs=self.config.epochs,
+                     position=point["position"], **extra)
 
     def _save(self, name=CHECKPOINT, state=None):
         state = self.state if state is None else state

@@ -445,3 +445,15 @@ def test_a_folder_made_but_never_started_is_accepted_by_out(blob_dir, tmp_path):
     (out / ".lock").touch()
     assert cli.main(tiny_args(blob_dir, out, "--epochs", "1", "--train-subset", "32")) == 0
     assert cli.main(tiny_args(blob_dir, out, "--epochs", "1")) == 2  # now it is a run
+
+
+def test_a_resume_stopped_before_its_restore_names_the_checkpoint_on_disk(
+        blob_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    assert cli.main(tiny_args(blob_dir, out, "--train-subset", "32", "--epochs", "1")) == 0
+    on_call(monkeypatch, splits, "load_dataset", 1, send(SIGTERM))
+    assert cli.main(["--resume", str(out), "--epochs", "2"]) == 143
+    text = capsys.readouterr().out
+    assert f"last checkpoint: {out / 'checkpoint.npz'} (epoch 1 trained)" in text, text
+    status = json.loads((out / "status.json").read_text())
+    assert (status["state"], status["epoch"], status["epochs"]) == ("interrupted", 1, 2)

@@ -106,7 +106,11 @@ def add_arguments(p) -> None:
 
 
 def _parse(argv):
-    p = Parser(prog="run.py bench", description=__doc__)
+    p = Parser(prog="run.py bench",
+               description="Throughput on random inputs: one free phase, one C-EP gradient "
+                           "(free + two nudged phases + parameter gradients) and the GEMM "
+                           "yardstick of the same array library; medians of --repeats after a "
+                           "warm-up. A benchmark: it asserts nothing.")
     add_arguments(p)
     try:
         return p.parse_args(argv)

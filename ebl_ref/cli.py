@@ -17,7 +17,6 @@ SIGUSR1 (continue with ``--resume``).
 from __future__ import annotations
 
 import sys
-import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
@@ -51,10 +50,10 @@ def train_parser() -> Parser:
     commands = "\n".join(f"  {name:<10} {c.summary}" for name, c in COMMANDS.items())
     p = Parser(
         prog=prog(),
-        description=textwrap.fill(
-            "Train a deep convolutional Hopfield network with an energy-based learning rule "
-            "(Scellier et al., NeurIPS 2023). Flags left out take the preset's value; "
-            "config.json in the run folder records every resolved value.", 79),
+        description="Train a deep convolutional Hopfield network with an energy-based "
+                    "learning rule (Scellier et al., NeurIPS 2023). Flags left out take the "
+                    "preset's value; config.json in the run folder records every resolved "
+                    "value.",
         epilog=f"commands ({prog()} COMMAND --help for each; without one: train):\n{commands}"
                "\n\nexit status: 0 done, 1 unexpected error, 2 bad input or damaged file, 3 "
                "diverged,\n130 / 143 / 138 stopped by SIGINT / SIGTERM / SIGUSR1 (continue "

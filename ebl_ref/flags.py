@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import textwrap
 
 from .config import FIELDS, Config, flag, kind_of
 from .presets import PRESETS
@@ -26,6 +27,9 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        text = kwargs.get("description")
+        if text and "\n" not in text:  # one paragraph: wrap it; else keep its lines
+            kwargs["description"] = textwrap.fill(text, 79)
         super().__init__(*args, **kwargs)
 
     def error(self, message):

@@ -105,7 +105,10 @@ def add_arguments(p) -> None:
 
 def main(argv=None) -> int:
     """Entry point of ``run.py trace``; bad input raises ``SystemExit("trace: ...")``."""
-    p = Parser(prog="run.py trace", description=__doc__)
+    p = Parser(prog="run.py trace",
+               description="Write a golden reference trace of one tiny C-EP training step in "
+                           "float64 (every half-step of every phase, the gradient, the step) as "
+                           "trace.npz and manifest.json; see docs/PORTING.md.")
     add_arguments(p)
     try:
         args = p.parse_args(argv)

@@ -25,18 +25,15 @@ class RunInUse(UsageError):
 
 
 class RunLock:
-    """Context manager holding the lock of ``run_dir`` (raises :class:`RunInUse` if taken).
+    """Context manager holding the lock of the existing folder ``run_dir`` (raises
+    :class:`RunInUse` if another process holds it)."""
 
-    With ``must_exist`` a missing folder is not created (the caller reports it).
-    """
-
-    def __init__(self, run_dir, must_exist: bool = False):
+    def __init__(self, run_dir):
         self.path = Path(run_dir) / LOCK
-        self.must_exist = must_exist
         self.file = None
 
     def __enter__(self):
-        if fcntl is None or (self.must_exist and not self.path.parent.is_dir()):
+        if fcntl is None:
             return self
         try:
             self.file = open(self.path, "a")

@@ -91,7 +91,8 @@ def resume(run_dir, overrides: dict | None = None, log=print) -> int:
     :mod:`ebl_ref.resume`), which are then recorded in its config.json. A finished run is
     reported as such (exit 0)."""
     run_dir = Path(run_dir)
-    with Guard() as guard, RunLock(run_dir, must_exist=True):
+    runfiles.read_config(run_dir)  # a clear error for a folder that is not a run, before locking
+    with Guard() as guard, RunLock(run_dir):
         config, changed = resume_config(run_dir, overrides or {})
         backend = get_backend(config.device, config.dtype)
         check_sizes_early(config)

@@ -457,3 +457,9 @@ def test_a_resume_stopped_before_its_restore_names_the_checkpoint_on_disk(
     assert f"last checkpoint: {out / 'checkpoint.npz'} (epoch 1 trained)" in text, text
     status = json.loads((out / "status.json").read_text())
     assert (status["state"], status["epoch"], status["epochs"]) == ("interrupted", 1, 2)
+
+
+def test_resume_of_a_folder_that_is_not_a_run_writes_nothing_there(tmp_path, capsys):
+    assert cli.main(["--resume", str(tmp_path)]) == 2
+    assert "no config.json there" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

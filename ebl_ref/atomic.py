@@ -1,57 +1,76 @@
-"""Atomic file writes: a reader (or a crash, or a signal) sees the old file or the new one,
-never half of one.
+"""Atomic file writes: the one helper every writer of the package uses.
 
-The bytes go to a temporary file beside the target (same folder, so the same file system),
-are flushed and fsynced, get the mode an ordinary ``open(path, "w")`` would give (0666 minus
-the umask: 0644 under the usual umask 022, so colleagues and dashboards can read run files),
-and the temporary file is renamed over the target with ``os.replace`` (atomic on POSIX and
-Windows). On any exception, including ``KeyboardInterrupt``, the temporary file is removed and
-the target is left as it was.
+A file is written under a temporary name in its destination folder, flushed and fsynced, then
+renamed over the destination with ``os.replace`` (atomic on POSIX and Windows), so a reader, a
+crash or an interrupt only ever sees the old file or the complete new one, never half of it.
+The temporary file is created with ``mode`` filtered by the process umask, exactly as ``open``
+creates files (0644 under the usual umask 022): files are as readable as any other file the
+user writes, not private as ``tempfile.mkstemp``'s 0600 would leave them.
 """
+
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 
-def _umask() -> int:
-    """The process umask (read by setting and restoring it; there is no getter)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path, write) -> None:
-    """Call ``write(file)`` on a binary temporary file beside ``path``, then move it to ``path``.
+def atomic_write_bytes(path: os.PathLike, write: Callable[[BinaryIO], object],
+                       mode: int = 0o644) -> None:
+    """Call ``write(f)`` on a new temporary file beside ``path``, then rename it over ``path``.
 
     Parameters
     ----------
-    path : str or PathLike
-        The file to create or replace; its folder must exist.
+    path : path-like
+        Destination; its folder must exist.
     write : callable
-        ``write(f)`` writes the content to the open binary file ``f``.
+        Receives the temporary file open for binary writing. ``f.name`` is the temporary
+        file's path, so ``write`` may check what it wrote (e.g. a checksum) before the rename;
+        any exception it raises aborts the write.
+    mode : int
+        Permission bits, filtered by the umask (default 0o644).
 
     Raises
     ------
     OSError
-        If the folder is not writable or the disk is full (the target is unchanged).
+        If the folder is missing or not writable. On any exception (``KeyboardInterrupt``
+        included) the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            f = open(tmp, "xb", opener=lambda p, flags: os.open(p, flags, mode))
+            break
+        except FileExistsError:  # a leftover of the same random name: draw another
+            continue
     try:
-        with os.fdopen(fd, "wb") as f:
+        with f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
 
 
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write_bytes`."""
-    data = text.encode("utf-8")
-    atomic_write_bytes(path, lambda f: f.write(data))
+def atomic_write_text(path: os.PathLike, text: str, mode: int = 0o644) -> None:
+    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
+    atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")), mode)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable where the platform allows it (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -23,11 +23,12 @@ import time
 
 import numpy as np
 
+from .algorithms import estimate_gradient
 from .backend import DEVICES, DTYPES, get_backend
 from .flags import Parser
-from .minimize import channel_major
+from .minimize import free_phase
 from .network import DCHN, init_params, one_hot
-from .rules import estimate_gradient, free_phase
+from .ops import channel_major
 from .values import AT_LEAST_ONE, UsageError, choice_arg, list_arg, number_arg
 
 

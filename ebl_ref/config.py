@@ -13,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .algorithms import ALGORITHMS
 from .backend import DEVICES, DTYPES
 from .data import DATASETS
 from .minimize import SCHEDULES
 from .presets import PRESETS
-from .rules import ALGORITHMS, ZERO_TERMS
+from .rules import ZERO_TERMS
 from .values import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL, Range, UsageError,
                      check_choice, check_range, parse_list, to_number)
 

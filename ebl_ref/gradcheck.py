@@ -25,14 +25,15 @@ import time
 
 import numpy as np
 
+from .algorithms import ALGORITHMS
 from .backend import DEVICES, DTYPES, BackendError, get_backend, to_host
-from .backprop import rbp_gradient, tbp
+from .backprop import rbp_gradient
 from .data import DATASETS, DataError, load_dataset, load_sample, preprocess
-from .minimize import channel_major
+from .minimize import free_phase
 from .network import DCHN, HIDDEN, PARAM_NAMES, all_drives, init_params, one_hot
 from .flags import Parser
 from .jsonfile import write_json
-from .rules import RULES, Phases, free_phase
+from .rules import Phases
 from .values import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UsageError, choice_arg, list_arg,
                      number_arg)
 
@@ -85,7 +86,7 @@ def add_arguments(p) -> None:
 
 
 def load_batch(args, rng: np.random.Generator):
-    """``(x, labels, spec)``: ``batch`` test images (N, C, 32, 32) float32 drawn by ``rng``."""
+    """``(x, labels, spec)``: ``batch`` test images (C, 32, 32, N) float32 drawn by ``rng``."""
     try:
         if args.dataset is None:
             _, test = load_sample()
@@ -104,23 +105,6 @@ def load_batch(args, rng: np.random.Generator):
         return preprocess(test.x[idx], spec, train=False), test.y[idx], spec
     except DataError as exc:
         raise SystemExit(f"gradcheck: {exc}") from None
-
-
-class CachedPhases(Phases):
-    """:class:`~ebl_ref.rules.Phases` remembering its second phases, so that e.g. P-EP, N-EP and
-    C-EP at one β share the two nudged relaxations (same numbers, half the work)."""
-
-    def _memo(self, key, compute):
-        cache = self.__dict__.setdefault("_cache", {})  # frozen dataclass: no setattr
-        if key not in cache:
-            cache[key] = compute()
-        return cache[key]
-
-    def nudged(self, beta):
-        return self._memo(("ep", beta), lambda: Phases.nudged(self, beta))
-
-    def coupled(self, beta):
-        return self._memo(("cpl", beta), lambda: Phases.coupled(self, beta))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -174,9 +158,9 @@ def run_check(args) -> dict:
     rng = np.random.default_rng(args.seed)
     xb, labels, spec = load_batch(args, rng)
     net = DCHN(in_channels=spec.channels, widths=args.widths, n_classes=spec.classes,
-               image_size=xb.shape[-1])
+               image_size=xb.shape[1])
     params = init_params(net, rng, args.gains, backend)
-    x = channel_major(backend.asarray(xb))           # (B, C, S, S) -> (C, S, S, B)
+    x = backend.asarray(xb)                          # (C, S, S, B), the state layout
     y = one_hot(labels, net.n_classes, x)
 
     def host(g):
@@ -186,14 +170,14 @@ def run_check(args) -> dict:
     free = free_phase(params, net, x, args.free_iters)
     ref = host(rbp_gradient(params, free.s, y, args.rbp_iters, free.drives)[0])
     half = host(rbp_gradient(params, free.s, y, max(1, args.rbp_iters // 2), free.drives)[0])
-    ph = CachedPhases(params, y, free, args.train_iters)
+    ph = Phases(params, y, free, args.train_iters)  # remembers its phases: shared by rules
     rows = []
     for rule in FREE_RULES:
-        g = tbp(ph) if rule == "tbp" else RULES[rule](ph)
-        rows.append({"rule": rule, "beta": None, **compare(host(g), ref)})
+        rows.append({"rule": rule, "beta": None, **compare(host(ALGORITHMS[rule](ph)), ref)})
     for beta in args.betas:
         for rule in BETA_RULES:
-            rows.append({"rule": rule, "beta": beta, **compare(host(RULES[rule](ph, beta)), ref)})
+            g = ALGORITHMS[rule](ph, beta)
+            rows.append({"rule": rule, "beta": beta, **compare(host(g), ref)})
     free_set = active_set(params, free.s, free.drives)
 
     def moved_from_free(eq):

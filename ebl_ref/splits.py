@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .config import Config, ConfigError
-from .data import Split, get_spec, load_dataset
+from .data import Split, dataset_sizes, get_spec, load_dataset
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,11 @@ def load_splits(config: Config) -> Splits:
 
 
 def check_sizes_early(config: Config) -> None:
-    """The size checks of :func:`load_splits`, before any data is read, where the dataset's
-    size is known without reading it."""
-    # CALL SITE (branch `data`): ebl_ref.data exports a cheap function giving a dataset's
-    # sizes without reading it; call it here, e.g.
-    #     check_sizes(config, <sizes of config.dataset>.train)
-    # Until it lands the sizes are checked by load_splits, after loading.
-    return None
+    """The size checks of :func:`load_splits` before any image is read (the dataset's sizes
+    come from its registry entry or a prepared file's header).
+
+    Raises :class:`~ebl_ref.config.ConfigError`, or :class:`~ebl_ref.data.DataError` for a
+    data folder that does not exist.
+    """
+    n_train, _ = dataset_sizes(config.dataset, config.data_dir)
+    check_sizes(config, n_train)

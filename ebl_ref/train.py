@@ -19,12 +19,12 @@ from contextlib import nullcontext
 
 import numpy as np
 
+from .algorithms import estimate_gradient
 from .backend import Backend, to_host
-from .minimize import channel_major
+from .data import preprocess
+from .minimize import free_phase
 from .network import OUTPUT, cost, energy, one_hot
 from .optim import cosine_lr, sgd_step
-from .rules import estimate_gradient, free_phase
-from .data import preprocess
 
 
 class NonFiniteError(RuntimeError):
@@ -32,9 +32,9 @@ class NonFiniteError(RuntimeError):
 
 
 def _inputs(spec, backend: Backend, x_uint8, rng, train: bool):
-    """uint8 NHWC images -> normalised, (optionally) augmented, channel-major device array."""
-    x = preprocess(x_uint8, spec, rng if train else None, train=train, dtype=backend.dtype)
-    return channel_major(backend.asarray(x))  # (B, C, 32, 32) -> (C, 32, 32, B)
+    """uint8 NHWC images -> normalised, (optionally) augmented (C, 32, 32, B) device array."""
+    return backend.asarray(preprocess(x_uint8, spec, rng if train else None, train=train,
+                                      dtype=backend.dtype))
 
 
 def top_errors(o, labels, k: int = 5) -> tuple:

@@ -16,7 +16,8 @@ from ebl_ref.data import DATASETS
 from ebl_ref.flags import describe_default
 from ebl_ref.minimize import SCHEDULES
 from ebl_ref.presets import PRESETS
-from ebl_ref.rules import ALGORITHMS, ZERO_TERMS
+from ebl_ref.algorithms import ALGORITHMS
+from ebl_ref.rules import ZERO_TERMS
 from ebl_ref.values import POSITIVE, Range, UsageError, check_range, parse_list
 
 ROOT = Path(__file__).resolve().parent.parent

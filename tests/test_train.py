@@ -13,7 +13,7 @@ from run_helpers import read_params, tiny_args, write_blob_dataset
 from ebl_ref import cli, train
 from ebl_ref.config import Config, resolve
 from ebl_ref.optim import cosine_lr, sgd_step
-from ebl_ref.rules import estimate_gradient
+from ebl_ref.algorithms import estimate_gradient
 from ebl_ref.train import top_errors
 
 

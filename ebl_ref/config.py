@@ -136,13 +136,13 @@ def coerce(name: str, value):
     return to_number(value, kind, spelled)
 
 
+def _spelled(name: str) -> str:
+    return name.replace("_", "-")  # a flag as ebl_ref.values names it: "batch-size"
+
+
 def flag(name: str) -> str:
     """The command-line spelling of field ``name``: ``batch_size`` -> ``--batch-size``."""
-    return "--" + name.replace("_", "-")
-
-
-def _spelled(name: str) -> str:
-    return name.replace("_", "-")  # as values.* name a flag
+    return "--" + _spelled(name)
 
 
 def resolve(preset: str = "comparative", /, **overrides) -> Config:
@@ -157,7 +157,7 @@ def resolve(preset: str = "comparative", /, **overrides) -> Config:
     check_choice(preset, tuple(PRESETS), "preset")
     values = {**PRESETS[preset], "preset": preset}
     given = {k: v for k, v in overrides.items() if v is not None and k != "preset"}
-    unknown = set(values) - set(FIELDS) | set(given) - set(FIELDS)
+    unknown = (set(values) | set(given)) - set(FIELDS)
     if unknown:
         raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
     values.update(given)
@@ -173,7 +173,8 @@ def resolve(preset: str = "comparative", /, **overrides) -> Config:
 
 def validate(c: Config) -> None:
     """Raise :class:`ConfigError` for a value out of its range or table, or an inconsistent
-    pair; every check that needs no data (the dataset's size is checked by the data loader)."""
+    pair: every check that needs neither data nor a device (the dataset's sizes are checked by
+    :func:`ebl_ref.splits.check_sizes_early`, the device by :func:`ebl_ref.backend.get_backend`)."""
     try:
         for name, f in FIELDS.items():
             value, meta = getattr(c, name), f.metadata

@@ -10,7 +10,6 @@ ranges and choices are checked by :func:`ebl_ref.config.validate`, which also ch
 from __future__ import annotations
 
 import argparse
-import re
 import textwrap
 
 from .config import FIELDS, Config, flag, kind_of
@@ -33,8 +32,8 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message):
-        # "argument --lr: --lr: ..." (a type function naming its flag) -> "--lr: ..."
-        message = re.sub(r"^argument (\S+?)(/\S+)?: (?=\1\b|every value of \1\b)", "", message)
+        # argparse's own messages ("unrecognized arguments: ..."); a type= function raises
+        # UsageError itself, which argparse lets through untouched
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 

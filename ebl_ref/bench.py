@@ -15,7 +15,6 @@ reported. This is a benchmark, not a test: nothing here asserts a speed.
 """
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import sys
@@ -26,6 +25,7 @@ import numpy as np
 from .algorithms import estimate_gradient
 from .backend import DEVICES, DTYPES, get_backend
 from .flags import Parser
+from .jsonfile import dumps
 from .minimize import free_phase
 from .network import DCHN, init_params, one_hot
 from .ops import channel_major
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     r = run(args.widths, args.batch, args.free_iters, args.train_iters, args.device, args.dtype,
             repeats=args.repeats)
     if args.json:
-        print(json.dumps(r))
+        print(dumps(r))  # strict JSON
         return 0
     print(f"DCHN widths {r['widths']}, batch {r['batch']}, {args.device} {args.dtype}")
     print(f"GEMM yardstick: {r['gemm_gflops']:.1f} GFLOP/s")

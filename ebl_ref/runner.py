@@ -42,7 +42,7 @@ from .signals import Guard, Interrupted, as_interrupted, signal_name
 from .splits import check_sizes_early, load_splits
 from .state import (build_network, describe, restore_state, save_state, saved_point,
                     seeded_state)
-from .status import write_status
+from .status import read_status, write_status
 from .train import NonFiniteError, evaluate, train_epoch
 from .values import UsageError
 
@@ -89,33 +89,57 @@ def start(config: Config, out=None, log=print) -> int:
 def resume(run_dir, overrides: dict | None = None, log=print) -> int:
     """Continue the run in ``run_dir``; ``overrides`` may change the resumable settings (see
     :mod:`ebl_ref.resume`), which are then recorded in its config.json. A finished run is
-    reported as such (exit 0)."""
+    reported as such (exit 0). A damaged run file is reported (``BadFileError``) and recorded
+    as the run's last error in status.json."""
     run_dir = Path(run_dir)
-    runfiles.read_config(run_dir)  # a clear error for a folder that is not a run, before locking
+    if not runfiles.is_run_dir(run_dir):
+        runfiles.read_config(run_dir)  # its clear error, before anything is written there
     with Guard() as guard, RunLock(run_dir):
-        config, changed = resume_config(run_dir, overrides or {})
-        backend = get_backend(config.device, config.dtype)
-        check_sizes_early(config)
-        meta = read_meta(run_dir / CHECKPOINT) if (run_dir / CHECKPOINT).exists() else {}
-        trained = int(meta.get("epoch", 0))
-        check_target(run_dir, config, trained)
-        if changed:
-            runfiles.write_config(run_dir, config.to_dict())
-            log("config.json updated: " + ", ".join(f"{k} {a} -> {b}"
-                                                     for k, (a, b) in changed.items()))
-            if "epochs" in changed:
-                runfiles.remove_summary(run_dir)
-        finished = (trained >= config.epochs and meta.get("pending") is None
-                    and (run_dir / runfiles.SUMMARY).is_file())
-        if finished:
-            write_status(run_dir, "done", epoch=trained, epochs=config.epochs, exit_code=0)
-            log(f"{run_dir} is finished: {trained} of {config.epochs} epochs trained, results "
-                f"in {run_dir / runfiles.SUMMARY}; to train longer: {resume_command(run_dir)} "
-                f"--epochs N (N > {trained})")
-            return 0
-        saved = None if not meta else {"epoch": trained, "position": int(meta.get("position", 0)),
-                                       "pending": meta.get("pending") is not None}
-        return Session(run_dir, config, backend, guard, log, saved=saved).run()
+        try:
+            return _resume(run_dir, overrides or {}, guard, log)
+        except BadFileError as exc:
+            _record_failure(run_dir, exc)
+            raise
+
+
+def _resume(run_dir: Path, overrides: dict, guard: Guard, log) -> int:
+    config, changed = resume_config(run_dir, overrides)
+    backend = get_backend(config.device, config.dtype)
+    check_sizes_early(config)
+    meta = read_meta(run_dir / CHECKPOINT) if (run_dir / CHECKPOINT).exists() else {}
+    trained = int(meta.get("epoch", 0))
+    check_target(run_dir, config, trained)
+    if changed:
+        runfiles.write_config(run_dir, config.to_dict())
+        log("config.json updated: " + ", ".join(f"{k} {a} -> {b}"
+                                                 for k, (a, b) in changed.items()))
+        if "epochs" in changed:
+            runfiles.remove_summary(run_dir)
+    finished = (trained >= config.epochs and meta.get("pending") is None
+                and (run_dir / runfiles.SUMMARY).is_file())
+    if finished:
+        write_status(run_dir, "done", epoch=trained, epochs=config.epochs, exit_code=0)
+        log(f"{run_dir} is finished: {trained} of {config.epochs} epochs trained, results in "
+            f"{run_dir / runfiles.SUMMARY}; to train longer: {resume_command(run_dir)} "
+            f"--epochs N (N > {trained})")
+        return 0
+    saved = None if not meta else {"epoch": trained, "position": int(meta.get("position", 0)),
+                                   "pending": meta.get("pending") is not None}
+    return Session(run_dir, config, backend, guard, log, saved=saved).run()
+
+
+def _record_failure(run_dir: Path, exc: Exception) -> None:
+    """status.json: failed, with ``exc`` as the last error (best effort)."""
+    try:
+        before = read_status(run_dir) or {}
+    except BadFileError:
+        before = {}
+    try:
+        write_status(run_dir, "failed", epoch=before.get("epoch", 0),
+                     epochs=before.get("epochs", 0), position=before.get("position", 0),
+                     last_error=str(exc), exit_code=2)
+    except OSError:
+        pass
 
 
 # --------------------------------------------------------------------------- the session

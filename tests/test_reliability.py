@@ -369,6 +369,10 @@ def test_a_damaged_run_file_is_one_line_naming_it(name, damage, message, straigh
     err = capsys.readouterr().err
     assert message in err and name in err, err
     assert "Traceback" not in err and err.count("\n") == 1
+    if (run / "config.json").exists():  # else it is not a run folder: nothing is written
+        status = json.loads((run / "status.json").read_text())
+        assert status["state"] == "failed" and message in status["last_error"]
+        assert (status["epoch"], status["epochs"]) == (2, 2), "progress kept from before"
 
 
 def test_an_edited_config_json_is_caught_against_the_checkpoint(straight, tmp_path, capsys):

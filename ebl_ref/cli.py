@@ -74,7 +74,7 @@ def _fail(message: str, code: int = 2):
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"plot": _plot, "table": _table, "gradcheck": _gradcheck}
+    commands = {"plot": _plot, "table": _table, "gradcheck": _gradcheck, "study": _study}
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
@@ -95,6 +95,11 @@ def _plot(argv) -> int:
 def _table(argv) -> int:
     from .tables import main as table_main  # noqa: PLC0415
     return table_main(argv)
+
+
+def _study(argv) -> int:
+    from .study.cli import main as study_main  # noqa: PLC0415
+    return study_main(argv)
 
 
 def _gradcheck(argv) -> int:

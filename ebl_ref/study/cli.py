@@ -241,11 +241,13 @@ def _run(args) -> int:
         code = _run_submitit(args, study, out, todo, runtime)
     if code in (130, 143) or (args.executor != "local" and not args.wait):
         return code
-    final = counts(study_states(out, cells))
+    after = study_states(out, cells)
+    final = counts(after)
     print(f"study {study.name}: " + ", ".join(f"{final[k]} {k}" for k in final))
-    if final["interrupted"] or final["pending"]:
+    unfinished = [s for s in after if s.key in todo and s.state != "done"]
+    if any(s.state != "failed" for s in unfinished):
         print("some cells did not finish: re-run the same command to continue them")
-    return 0 if final["done"] == len(cells) else 1
+    return 1 if unfinished else 0
 
 
 def _run_local(args, out, todo, runtime) -> int:

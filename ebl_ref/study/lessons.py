@@ -23,12 +23,19 @@ Rules (datasets are those of the study; the paper's scope is kept where it state
    CL, P-EP and P-CpL (6 comparisons per dataset). Holds if all do.
 3. **Centred (two-sided) perturbations beat one-sided ones** ("little difference" from the
    negative ones on MNIST, Fashion-MNIST and CIFAR-10, "significantly" better on CIFAR-100 and
-   SVHN): on no dataset of the study does P-EP or N-EP beat C-EP, or P-CpL or N-CpL beat C-CpL;
-   and on at least one dataset C-EP beats N-EP or C-CpL beats N-CpL. Holds if both.
+   SVHN): on no dataset of the study is P-EP or N-EP *clearly better* than C-EP, or P-CpL or
+   N-CpL clearly better than C-CpL; and on at least one dataset C-EP beats N-EP or C-CpL beats
+   N-CpL. Holds if both.
 4. **The EP perturbation beats the CpL one** ("C-EP outperforms C-CpL on all tasks … N-EP
-   outperforms N-CpL on all tasks"): on every dataset of the study the mean test error of
-   C-EP is at most that of C-CpL and that of N-EP at most that of N-CpL, and at least one of
-   these comparisons is a win by the "beats" rule. Holds if both.
+   outperforms N-CpL on all tasks"): on no dataset of the study is C-CpL clearly better than
+   C-EP or N-CpL clearly better than N-EP, and on at least one dataset C-EP beats C-CpL or N-EP
+   beats N-CpL. Holds if both.
+
+*Clearly better* is "beats" with a mean test error lower by more than :data:`MARGIN` (10%) of
+the other's: the largest gap the paper calls "little difference" is 9.4% (N-CpL 13.5% against
+C-CpL 14.9% on CIFAR-10), so a reversal that small does not contradict lessons 3 and 4, as it
+does not in the paper. Applied to the paper's own Table 1 (taking each mean as three seeds
+±0.5% apart), these rules find all four lessons hold (``tests/test_study_table.py``).
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from dataclasses import dataclass, field
 
 MIN_SEEDS = 2
 ALIKE_FACTOR = 1.6
+MARGIN = 0.10
 EBL_RULES = ("cl", "p-ep", "n-ep", "c-ep", "p-cpl", "n-cpl", "c-cpl")
 VERDICTS = ("holds", "does not hold", "not enough runs")
 
@@ -61,6 +69,11 @@ def beats(a: list, b: list) -> bool:
 
 def _mean(v):
     return sum(v) / len(v)
+
+
+def clearly_better(a: list, b: list) -> bool:
+    """``a`` beats ``b`` and its mean is lower by more than MARGIN × mean(b)."""
+    return beats(a, b) and _mean(b) - _mean(a) > MARGIN * _mean(b)
 
 
 def _fmt(algo, dataset, v):
@@ -109,48 +122,43 @@ def centred_beats_one_sided(errors: dict, datasets) -> Lesson:
     lesson = Lesson(
         "centred beats one-sided", "Two-sided perturbations yield better results than one-sided "
         "perturbations (little difference from the negative ones on MNIST, Fashion-MNIST, "
-        "CIFAR-10; significantly better on CIFAR-100 and SVHN)", "no one-sided rule beats its "
-        "centred counterpart on any dataset, and C-EP beats N-EP or C-CpL beats N-CpL on at "
-        "least one")
-    pairs = [("c-ep", s, d) for d in datasets for s in ("p-ep", "n-ep")] + \
-            [("c-cpl", s, d) for d in datasets for s in ("p-cpl", "n-cpl")]
-    missing = _missing(errors, [((c, d), (s, d)) for c, s, d in pairs])
-    if missing:
-        lesson.details = [f"missing or < {MIN_SEEDS} seeds: {', '.join(missing)}"]
-        return lesson
-    reversed_ = [(c, s, d) for c, s, d in pairs if beats(errors[(s, d)], errors[(c, d)])]
-    wins = [(c, s, d) for c, s, d in pairs if s.startswith("n-")
-            and beats(errors[(c, d)], errors[(s, d)])]
-    lesson.verdict = "holds" if not reversed_ and wins else "does not hold"
-    lesson.details = [f"{s} beats {c} on {d}: {_fmt(s, d, errors[(s, d)])} vs "
-                      f"{_fmt(c, d, errors[(c, d)])}" for c, s, d in reversed_]
-    lesson.details += [f"{c} beats {s} on {d}: {_fmt(c, d, errors[(c, d)])} vs "
-                       f"{_fmt(s, d, errors[(s, d)])}" for c, s, d in wins]
-    if not wins:
-        lesson.details.append("C-EP never beats N-EP and C-CpL never beats N-CpL (all seeds "
-                              "apart)")
-    return lesson
+        "CIFAR-10; significantly better on CIFAR-100 and SVHN)", "no one-sided rule is clearly "
+        f"better (all seeds apart, mean > {MARGIN:.0%} lower) than its centred counterpart on "
+        "any dataset, and C-EP beats N-EP or C-CpL beats N-CpL on at least one")
+    pairs = [(c, s, d) for d in datasets for c, s in (("c-ep", "p-ep"), ("c-ep", "n-ep"),
+                                                      ("c-cpl", "p-cpl"), ("c-cpl", "n-cpl"))]
+    return _dominance(lesson, errors, pairs, lambda c, s: s.startswith("n-"))
 
 
 def ep_beats_cpl(errors: dict, datasets) -> Lesson:
     lesson = Lesson(
         "EP beats CpL", "The EP perturbation method yields better results than the one of CpL "
-        "(C-EP outperforms C-CpL and N-EP outperforms N-CpL on all tasks)", "on every dataset "
-        "mean(C-EP) <= mean(C-CpL) and mean(N-EP) <= mean(N-CpL), and at least one of these "
-        "is a win with all seeds apart")
+        "(C-EP outperforms C-CpL and N-EP outperforms N-CpL on all tasks)", "C-CpL is never "
+        f"clearly better (all seeds apart, mean > {MARGIN:.0%} lower) than C-EP, nor N-CpL than "
+        "N-EP, on any dataset, and C-EP beats C-CpL or N-EP beats N-CpL on at least one")
     pairs = [(e, c, d) for d in datasets for e, c in (("c-ep", "c-cpl"), ("n-ep", "n-cpl"))]
-    missing = _missing(errors, [((e, d), (c, d)) for e, c, d in pairs])
-    if missing:
-        lesson.details = [f"missing or < {MIN_SEEDS} seeds: {', '.join(missing)}"]
+    return _dominance(lesson, errors, pairs, lambda e, c: True)
+
+
+def _dominance(lesson, errors, pairs, counts_as_win) -> Lesson:
+    """Holds iff no (winner, other, dataset) is reversed (the other clearly better) and at
+    least one pair with ``counts_as_win(winner, other)`` is a win by :func:`beats`."""
+    missing = _missing(errors, [((w, d), (o, d)) for w, o, d in pairs])
+    if not pairs or missing:
+        lesson.details = [f"missing or < {MIN_SEEDS} seeds: {', '.join(missing)}" if missing
+                          else "no dataset in the study"]
         return lesson
-    worse = [(e, c, d) for e, c, d in pairs if _mean(errors[(e, d)]) > _mean(errors[(c, d)])]
-    wins = [(e, c, d) for e, c, d in pairs if beats(errors[(e, d)], errors[(c, d)])]
-    lesson.verdict = "holds" if not worse and wins else "does not hold"
-    lesson.details = [f"{e} worse than {c} on {d}: {_fmt(e, d, errors[(e, d)])} vs "
-                      f"{_fmt(c, d, errors[(c, d)])}" for e, c, d in worse]
-    lesson.details += [f"{e} beats {c} on {d}" for e, c, d in wins]
+    reversed_ = [(w, o, d) for w, o, d in pairs if clearly_better(errors[(o, d)],
+                                                                  errors[(w, d)])]
+    wins = [(w, o, d) for w, o, d in pairs if counts_as_win(w, o)
+            and beats(errors[(w, d)], errors[(o, d)])]
+    lesson.verdict = "holds" if not reversed_ and wins else "does not hold"
+    lesson.details = [f"{o} clearly better than {w} on {d}: {_fmt(o, d, errors[(o, d)])} vs "
+                      f"{_fmt(w, d, errors[(w, d)])}" for w, o, d in reversed_]
+    lesson.details += [f"{w} beats {o} on {d}: {_fmt(w, d, errors[(w, d)])} vs "
+                       f"{_fmt(o, d, errors[(o, d)])}" for w, o, d in wins]
     if not wins:
-        lesson.details.append("no comparison is a win with all seeds apart")
+        lesson.details.append("no win with all seeds apart")
     return lesson
 
 

@@ -16,7 +16,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from ..config import ConfigError, resolve
+from ..config import TUPLE_LENGTHS, ConfigError, resolve
 from .spec import Study, StudyError
 
 _SAFE = re.compile(r"^[A-Za-z0-9._+=,-]+$")
@@ -65,6 +65,8 @@ def expand(study: Study) -> list:
         values = dict(zip(names, combo))
         preset = values.get("preset", study.preset)
         fields = {**study.overrides, **{k: v for k, v in values.items() if k != "preset"}}
+        fields = {k: [v] if k in TUPLE_LENGTHS and isinstance(v, (int, float)) else v
+                  for k, v in fields.items()}  # gains = 0.8: one value for every layer
         try:
             config = resolve(preset, **fields).to_dict()
         except (ConfigError, TypeError, ValueError) as exc:

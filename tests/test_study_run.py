@@ -238,10 +238,10 @@ def test_cell_states_from_disk(tmp_path):
 def test_a_cell_that_died_before_its_first_checkpoint_restarts_clean(tmp_path):
     run_dir = tmp_path / "r"
     run_dir.mkdir()
-    for name in ("config.json", "env.json", "metrics.jsonl", ".checkpoint.npz.tmp1"):
+    for name in ("config.json", "env.json", "metrics.jsonl", ".checkpoint.npz.tmp1", ".lock"):
         (run_dir / name).write_text("x")
     clear_unstarted(run_dir, log=lambda *a: None)
-    assert list(run_dir.iterdir()) == []
+    assert [p.name for p in run_dir.iterdir()] == [".lock"]     # the run's own lock stays
     (run_dir / "config.json").write_text("x")
     (run_dir / "my-notes.txt").write_text("precious")
     with pytest.raises(StudyError, match="my-notes.txt"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "'python -m ebl_ref.bench' at the study's widths: adds hours")
     plan.add_argument("--workers", type=int, default=1,
                       help="workers running cells at once (for the wall-clock estimate)")
+    plan.add_argument("--data-dir", help="count the examples of the datasets found there "
+                                         "(default: the original distributions' sizes)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     show = sub.add_parser("show", help="print a study as a JSON study file")
@@ -109,6 +112,9 @@ def main(argv=None) -> int:
     except (StudyError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _cells(name):
@@ -133,7 +139,15 @@ def _plan(args) -> int:
     if args.gflops is not None and not args.gflops > 0:
         raise StudyError(f"--gflops must be > 0, got {args.gflops}")
     study, cells = _cells(args.study)
-    costs = [cell_cost(c.config) for c in cells]
+    sizes = {}
+    if args.data_dir:
+        from ..data import DataError, dataset_sizes  # noqa: PLC0415
+        try:
+            sizes = {d: dataset_sizes(d, args.data_dir)
+                     for d in {c.config["dataset"] for c in cells}}
+        except DataError as exc:
+            raise StudyError(str(exc)) from None
+    costs = [cell_cost(c.config, sizes.get(c.config["dataset"])) for c in cells]
     hours = [k.hours(args.gflops) for k in costs] if args.gflops else None
     if args.json:
         print(json.dumps({"study": study.to_dict(), "gflops": args.gflops, "cells": [

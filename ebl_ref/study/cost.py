@@ -40,15 +40,6 @@ from dataclasses import dataclass
 from ..data.registry import get_spec
 from ..network import DCHN
 
-# (train, test) examples of each dataset's original distribution (as the loaders read them).
-SIZES = {
-    "mnist": (60000, 10000),
-    "fashion-mnist": (60000, 10000),
-    "svhn": (73257, 26032),
-    "cifar10": (50000, 10000),
-    "cifar100": (50000, 10000),
-    "fashion-mnist-sample": (6000, 1000),   # data/README.md
-}
 ONE_SIDED = ("cl", "p-ep", "n-ep", "p-cpl", "n-cpl")
 CENTRED = ("c-ep", "c-cpl")
 
@@ -102,12 +93,17 @@ def train_flops(algo: str, net: DCHN, free_iters: int, train_iters: int,
     raise ValueError(f"no cost model for algorithm {algo!r}")
 
 
-def cell_cost(config: dict) -> CellCost:
-    """The :class:`CellCost` of a resolved configuration (``Config.to_dict()``)."""
+def cell_cost(config: dict, sizes=None) -> CellCost:
+    """The :class:`CellCost` of a resolved configuration (``Config.to_dict()``).
+
+    ``sizes`` = ``(n_train, n_test)`` of the dataset as it will be read (e.g. from
+    :func:`ebl_ref.data.dataset_sizes` with a data folder); default: the original
+    distribution's sizes from the registry.
+    """
     spec = get_spec(config["dataset"])
     net = DCHN(in_channels=spec.channels, widths=tuple(config["widths"]),
                n_classes=spec.classes)
-    n_train, n_test = SIZES[config["dataset"]]
+    n_train, n_test = sizes or (spec.train_split.size, spec.test_split.size)
     if config.get("train_subset"):
         n_train = min(n_train, config["train_subset"])
     val = config.get("val_size") or 0

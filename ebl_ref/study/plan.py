@@ -16,11 +16,14 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from ..config import TUPLE_LENGTHS, ConfigError, resolve
+import dataclasses
+
+from ..config import Config, ConfigError, resolve
 from .spec import Study, StudyError
 
 _SAFE = re.compile(r"^[A-Za-z0-9._+=,-]+$")
 _STANDARD = ("dataset", "algo", "seed")
+_LISTS = {f.name for f in dataclasses.fields(Config) if isinstance(f.default, tuple)}
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def expand(study: Study) -> list:
         values = dict(zip(names, combo))
         preset = values.get("preset", study.preset)
         fields = {**study.overrides, **{k: v for k, v in values.items() if k != "preset"}}
-        fields = {k: [v] if k in TUPLE_LENGTHS and isinstance(v, (int, float)) else v
+        fields = {k: [v] if k in _LISTS and isinstance(v, (int, float)) else v
                   for k, v in fields.items()}  # gains = 0.8: one value for every layer
         try:
             config = resolve(preset, **fields).to_dict()
@@ -143,8 +146,9 @@ def _argv(preset, overrides, values, config, flags) -> tuple:
 
 def _known_flags():
     """The option strings of ``run.py``'s training parser, or None if it cannot be built."""
+    from .. import cli  # noqa: PLC0415
+    make = getattr(cli, "train_parser", None) or getattr(cli, "build_parser", None)
     try:
-        from ..cli import build_parser  # noqa: PLC0415
-        return set(build_parser()._option_string_actions)
-    except Exception:  # noqa: BLE001 - the CLI is being restructured; then trust the names
+        return set(make()._option_string_actions)
+    except Exception:  # noqa: BLE001 - no parser to ask: trust the naming convention
         return None

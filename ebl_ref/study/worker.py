@@ -76,17 +76,18 @@ def decide(run_dir: Path, cell_argv, runtime_argv, log=print):
 
 
 def clear_unstarted(run_dir: Path, log=print) -> None:
-    """Empty a run folder that holds no checkpoint, only what a run writes before it has one.
+    """Empty a run folder that holds no checkpoint, only what a run writes before it has one
+    (and the atomic writer's temporary files); the run's own lock file ``.lock`` is kept.
 
     Raises :class:`StudyError` (and removes nothing) if anything else is in it.
     """
-    entries = list(run_dir.iterdir())
+    entries = [p for p in run_dir.iterdir() if p.name != ".lock"]
     foreign = [p.name for p in entries
-               if p.name not in _UNSTARTED and not p.name.startswith(".")]
-    if foreign or any(p.is_dir() for p in entries):
+               if p.is_dir() or (p.name not in _UNSTARTED and not p.name.startswith("."))]
+    if foreign:
         raise StudyError(f"run folder {run_dir} has no checkpoint but holds "
-                         f"{', '.join(sorted(foreign or [p.name for p in entries]))}, which no "
-                         "unstarted run leaves: move them away, then re-run the study")
+                         f"{', '.join(sorted(foreign))}, which no unstarted run leaves: move "
+                         "them away, then re-run the study")
     if entries:
         log(f"restarting {run_dir} from scratch: its previous attempt stopped before the first "
             "checkpoint (nothing learnt is lost)")

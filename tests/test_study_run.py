@@ -165,7 +165,8 @@ def test_a_failed_cell_is_reported_and_retried_only_on_request(setup, tmp_path, 
     key = "mnist/c-ep/seed0"
     assert f"failed      {key}" in text and "non-finite" in text, text
     state = cell_state(out, key, 1)
-    assert state.state == "failed" and state.exit_code == 2 and "non-finite" in state.last_error
+    assert state.state == "failed" and "non-finite" in state.last_error
+    assert state.exit_code in (2, 3)            # 3 = "diverged" once run.py has its own code
     assert study_main(["status", str(out)]) == 0
     assert "--retry-failed" in capsys.readouterr().out
     assert study_main(run_args(study, out, data)) == 1          # not retried

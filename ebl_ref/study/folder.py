@@ -17,7 +17,7 @@ import json
 import math
 from pathlib import Path
 
-from ..checkpoint import atomic_write_text
+from ..atomic import atomic_write_text
 from .plan import Cell
 from .spec import Study, StudyError, parse_study
 

@@ -67,7 +67,7 @@ def test_cpu_small_is_pinned():
     # README "Study" and results/cpu-small: the evidence the lead runs; change both together
     s = STUDIES["cpu-small"]
     assert s["preset"] == "quick"
-    assert s["overrides"] == {"train_subset": 4000, "epochs": 3}
+    assert s["overrides"] == {"train_subset": 6000, "epochs": 2}
     assert s["axes"] == {"seed": [0, 1], "dataset": ["mnist", "fashion-mnist"], "algo": ALGOS}
     cells = expand(load_study("cpu-small"))
     assert len(cells) == 36 and cells[0].config["widths"] == [16, 32, 64, 64]

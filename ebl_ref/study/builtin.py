@@ -42,9 +42,9 @@ STUDIES = {
         "name": "cpu-small",
         "description": "Table 1's comparison at CPU scale: 9 algorithms x MNIST, Fashion-MNIST "
                        "x 2 seeds; quick preset (widths 16-32-64-64, 20/8 iterations), "
-                       "first 4,000 training images, full test sets, 3 epochs",
+                       "first 6,000 training images, full test sets, 2 epochs",
         "preset": "quick",
-        "overrides": {"train_subset": 4000, "epochs": 3},
+        "overrides": {"train_subset": 6000, "epochs": 2},
         "axes": {"seed": [0, 1], "dataset": ["mnist", "fashion-mnist"], "algo": ALGOS},
     },
     "smoke": {

@@ -54,7 +54,8 @@ class CellState:
     exit_code: int | None = None
     host: str | None = None
     pid: int | None = None
-    updated: float | None = None    # seconds since the epoch of the last sign of life
+    started: float | None = None    # running: start of the attempt (seconds since the epoch)
+    updated: float | None = None    # running: the run's last status.json (seconds since epoch)
     attempts: int = 0
 
     def to_dict(self) -> dict:
@@ -219,9 +220,9 @@ def _running(study_dir, key, epochs, epoch, status, attempt, info) -> CellState:
     if progress is not None and position is None:
         e, _, position, examples = progress
         epoch = e - 1 if position < examples else e
-    updated = _timestamp(status.get("updated", attempt.get("started")))
     return CellState(key, "running", epochs, epoch=epoch, position=position, examples=examples,
-                     updated=updated, **info)
+                     started=_timestamp(attempt.get("started")),
+                     updated=_timestamp(status.get("updated")), **info)
 
 
 def study_states(study_dir: Path, cells: list) -> list:

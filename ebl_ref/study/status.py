@@ -15,13 +15,17 @@ def describe(s) -> str:
         err = "" if s.test_error is None else f"test error {100 * s.test_error:.2f}%, "
         return f"{err}{s.epoch} epochs"
     if s.state == "running":
-        parts = [f"epoch {(s.epoch or 0) + 1}/{s.epochs}"]
-        if s.position is not None:
-            parts[0] += f", {s.position}" + (f"/{s.examples}" if s.examples else "") + \
-                " examples"
+        if s.examples and s.position is not None and s.position >= s.examples:
+            parts = [f"epoch {s.epoch}/{s.epochs} trained, evaluating"]
+        else:
+            parts = [f"epoch {(s.epoch or 0) + 1}/{s.epochs}"]
+            if s.position is not None:
+                parts[0] += f", {s.position}" + (f"/{s.examples}" if s.examples else "") + \
+                    " examples"
         where = f"{s.host or '?'} pid {s.pid}" if s.pid else (s.host or "")
-        if s.updated:
-            where += f", seen {format_seconds(max(0.0, time.time() - s.updated))} ago"
+        for label, t in (("started", s.started), ("status written", s.updated)):
+            if t:
+                where += f", {label} {format_seconds(max(0.0, time.time() - t))} ago"
         return ", ".join(parts) + (f" ({where})" if where else "")
     if s.state == "interrupted":
         why = f"; last attempt: {s.last_error}" if s.last_error else ""

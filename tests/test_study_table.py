@@ -199,3 +199,21 @@ def test_study_status_counts_and_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert study_main(["plot", str(out)]) == 0
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_export_copies_the_record_without_checkpoints(tmp_path, capsys):
+    out = write_study(tmp_path, paper_scaled(), missing=("mnist/tbp/seed2",))
+    (out / "mnist/c-ep/seed0/checkpoint.npz").write_bytes(b"big")
+    record = tmp_path / "record"
+    assert study_main(["export", str(out), str(record)]) == 0
+    assert (record / "study.json").is_file() and (record / "table.md").is_file()
+    assert json.loads((record / "table.json").read_text())["rows"][0]["algo"] == "tbp"
+    assert "53 done" in (record / "status.txt").read_text()
+    assert (record / "mnist/c-ep/seed0/summary.json").is_file()
+    assert not list(record.rglob("*.npz"))
+    assert not (record / "mnist/tbp/seed2").exists()
+    assert study_main(["export", str(out), str(record)]) == 0       # again: same study
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x").write_text("x")
+    assert study_main(["export", str(out), str(tmp_path / "other")]) == 2
+    assert "holds no export of study 'hand'" in capsys.readouterr().err

@@ -1,11 +1,11 @@
-"""``python run.py study {plan,show,run,status,table,plot}``: run a comparative study.
+"""``python run.py study {plan,show,run,status,table,plot,export}``: a comparative study.
 
     python run.py study plan table1 --gflops 20          # the 135 cells and their cost
-    python run.py study run cpu-small --out results/cpu-small --data-dir ../shared/datasets \\
-        --executor local --workers 2
-    python run.py study status results/cpu-small
-    python run.py study table results/cpu-small --paper
-    python run.py study plot results/cpu-small
+    python run.py study run cpu-small --out runs/cpu-small --data-dir ~/datasets --workers 2
+    python run.py study status runs/cpu-small
+    python run.py study table runs/cpu-small --paper
+    python run.py study plot runs/cpu-small
+    python run.py study export runs/cpu-small results/cpu-small   # no checkpoints
 
 A STUDY is a built-in name (table1, table2, cpu-small, smoke) or a .toml/.json study file
 (docs/STUDY.md; ``study show NAME`` prints a built-in one as a file to start from).
@@ -100,13 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("dir", help="the study folder")
     plot.add_argument("--out", help="PNG file (default DIR/curves.png)")
     plot.add_argument("--train", action="store_true", help="also draw the training error")
+
+    export = sub.add_parser("export", help="copy the committable record (configs, metrics, "
+                                           "summaries, status, table, curves; no checkpoints)")
+    export.add_argument("dir", help="the study folder")
+    export.add_argument("out", help="the folder to write (absent, empty, or an earlier export)")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"plan": _plan, "show": _show, "run": _run, "status": _status, "table": _table,
-                "plot": _plot}
+                "plot": _plot, "export": _export}
     try:
         return commands[args.command](args)
     except (StudyError, ConfigError) as exc:
@@ -330,27 +335,38 @@ def _table(args) -> int:
     return 0
 
 
+def plot_study(study_dir: Path, out: Path, study, cells, train: bool = False) -> Path:
+    """Draw the study's learning curves into ``out`` (ImportError without matplotlib)."""
+    import matplotlib  # noqa: PLC0415, F401
+    from ..plot import draw  # noqa: PLC0415
+    from ..tables import read_runs  # noqa: PLC0415
+    from .table import study_groups  # noqa: PLC0415
+    runs, _ = read_runs([study_dir / c.key for c in cells if (study_dir / c.key).is_dir()])
+    groups, keys = study_groups(runs, cells)
+    return draw(groups, keys, out, train=train,
+                title=f"study {study.name}: mean test error over seeds; band: lowest to "
+                      "highest seed")
+
+
 def _plot(args) -> int:
+    from ..plot import PlotError  # noqa: PLC0415
+    from .folder import load_plan  # noqa: PLC0415
+    study_dir = Path(args.dir)
+    study, cells = load_plan(study_dir)
+    out = Path(args.out) if args.out else study_dir / "curves.png"
     try:
-        import matplotlib  # noqa: PLC0415, F401
+        plot_study(study_dir, out, study, cells, train=args.train)
     except ImportError:
         print("error: plotting needs matplotlib: pip install 'ebl-ref[plot]'", file=sys.stderr)
         return 2
-    from ..plot import PlotError, draw  # noqa: PLC0415
-    from ..tables import read_runs  # noqa: PLC0415
-    from .folder import load_plan  # noqa: PLC0415
-    from .table import study_groups  # noqa: PLC0415
-    study_dir = Path(args.dir)
-    study, cells = load_plan(study_dir)
-    runs, _ = read_runs([study_dir / c.key for c in cells if (study_dir / c.key).is_dir()])
-    groups, keys = study_groups(runs, cells)
-    out = Path(args.out) if args.out else study_dir / "curves.png"
-    try:
-        draw(groups, keys, out, train=args.train,
-             title=f"study {study.name}: mean test error over seeds; band: lowest to highest "
-                   "seed")
     except PlotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {out}")
+    return 0
+
+
+def _export(args) -> int:
+    from .export import export  # noqa: PLC0415
+    export(Path(args.dir), Path(args.out))
     return 0

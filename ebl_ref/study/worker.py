@@ -138,6 +138,7 @@ def _attempt(study_dir: Path, cell, runtime_argv) -> int:
         print(f"=== {now()} attempt {record['attempt']} at {cell.key} on {record['host']} "
               f"(pid {record['pid']}, BLAS threads {record['threads'] or 'default'}): "
               f"python -m ebl_ref.cli {' '.join(argv)}", flush=True)
+        sys.argv = ["ebl_ref.cli", *argv]  # what env.json records and resume advice names
         code = _call(cli.main, argv)
     except StudyError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -307,3 +307,27 @@ def test_slurm_options_become_one_job_array():
                  "#SBATCH --mem=32GB", "#SBATCH --signal=USR2@120", "#SBATCH --qos=high",
                  "#SBATCH --job-name=ebl-table1", "source .venv/bin/activate"):
         assert line in text, line
+
+
+def test_a_second_worker_leaves_a_running_cell_alone(tmp_path, capsys):
+    from ebl_ref.study.folder import save_plan
+    from ebl_ref.study.plan import expand
+    from ebl_ref.study.spec import read_study_file
+    from ebl_ref.study.worker import EXIT_BUSY, main as worker_main
+    study = read_study_file(tiny_study(tmp_path / "s.json"))
+    save_plan(tmp_path / "S", study, expand(study))
+    key = "mnist/c-ep/seed0"
+    record = {"state": "running", "pid": os.getpid(), "host": os.uname().nodename,
+              "attempt": 1}
+    write_json(log_path(tmp_path / "S", key, ".attempt.json"), record)
+    lock = CellLock(tmp_path / "S", key)
+    assert lock.acquire()
+    try:
+        assert worker_main([str(tmp_path / "S"), key]) == EXIT_BUSY
+        assert "is being run by another process" in capsys.readouterr().err
+        assert executors.finish_record(tmp_path / "S", key, EXIT_BUSY) == record
+        assert json.loads(log_path(tmp_path / "S", key, ".attempt.json").read_text()) == record
+    finally:
+        lock.release()
+    assert worker_main([str(tmp_path / "S"), "mnist/x/seed0"]) == 2
+    assert "has no cell mnist/x/seed0" in capsys.readouterr().err

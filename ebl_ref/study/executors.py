@@ -88,6 +88,8 @@ def finish_record(study_dir: Path, key: str, code: int) -> dict:
     """The attempt record after the worker exited with ``code``; completed here if the worker
     could not (it was killed before it could write it)."""
     record = read_attempt(study_dir, key) or {"key": key, "attempt": 1}
+    if code == EXIT_BUSY:  # another live worker has the cell: its record is not ours
+        return record
     if record.get("state") == "running":
         name = signal.Signals(-code).name if code < 0 else f"exit {code}"
         interrupted = code < 0 or code in INTERRUPT_CODES

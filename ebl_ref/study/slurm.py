@@ -36,6 +36,7 @@ import submitit
 from .cells import read_attempt
 from .executors import finish_record, package_on_path, worker_command, worker_env
 from .folder import log_path, write_json
+from .worker import EXIT_BUSY
 
 
 class CellFailed(RuntimeError):
@@ -87,6 +88,8 @@ class CellJob(submitit.helpers.Checkpointable):
             while self._child.poll() is None:
                 time.sleep(0.25)
         code = self._child.returncode
+        if code == EXIT_BUSY:  # submitted twice: the other job runs the cell
+            return {"key": self.key, "state": "running elsewhere"}
         record = finish_record(Path(self.study_dir), self.key, code)
         if record.get("state") == "done" or code == 0:
             return {"key": self.key, "state": "done"}

@@ -294,13 +294,19 @@ def _run_submitit(args, study, out, todo, runtime) -> int:
             _positive(getattr(args, flag), f"--{flag.replace('_', '-')}")
     if args.signal_delay < 1:
         raise StudyError(f"--signal-delay must be >= 1, got {args.signal_delay}")
+    if args.max_requeues < 0:
+        raise StudyError(f"--max-requeues must be >= 0, got {args.max_requeues}")
+    threads = args.threads
+    if threads is None and args.executor == "submitit-local":
+        from .executors import default_threads  # noqa: PLC0415 - all jobs run at once here
+        threads = default_threads(len(todo))
     params = slurm.slurm_parameters(study.name, partition=args.partition, time_min=args.time,
                                     gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem,
                                     max_parallel=args.max_parallel,
                                     signal_delay_s=args.signal_delay, setup=args.setup or (),
                                     extra=extra)
     jobs = slurm.submit(out, todo, runtime, params, local=args.executor == "submitit-local",
-                        max_requeues=args.max_requeues, threads=args.threads)
+                        max_requeues=args.max_requeues, threads=threads)
     if not args.wait:
         print(f"follow with: python run.py study status {out}")
         return 0

@@ -125,9 +125,10 @@ def format_text(built: dict, paper: bool = False, markdown: bool = False) -> str
         rows.append(line)
     parts = [grid(rows, markdown), "", built["note"] + "; n/N = seeds finished / planned."]
     if paper:
-        parts.append("paper: " + "; ".join(sorted({i["paper_source"] for r in built["rows"]
-                                                  for i in r["datasets"].values()
-                                                  if i.get("paper_source")})))
+        sources = sorted({i["paper_source"] for r in built["rows"]
+                          for i in r["datasets"].values() if i.get("paper_source")})
+        parts.append("paper: " + ("; ".join(sources) if sources else
+                                  "no published number for these datasets and settings"))
         dev = built.get("deviations_from_paper") or {}
         if dev:
             parts.append("our settings differ from the paper's in: " + "; ".join(

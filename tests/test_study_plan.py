@@ -29,11 +29,6 @@ def config_of_argv(argv):
     return resolve(default_preset(args), **_overrides(args)).to_dict()
 
 
-def has_flag(name):
-    make = getattr(cli, "train_parser", None) or cli.build_parser
-    return name in make()._option_string_actions
-
-
 # --------------------------------------------------------------------------- built-in studies
 
 def test_table1_is_135_cells_in_table_1_layout():
@@ -135,13 +130,6 @@ def test_bad_studies_are_refused_with_one_line(study, message):
         expand(parse_study(study))
     assert message in str(exc.value)
     assert "\n" not in str(exc.value)
-
-
-def test_a_field_without_a_flag_is_refused():
-    if has_flag("--eta-min"):
-        pytest.skip("every config field has a flag in this version of run.py")
-    with pytest.raises(StudyError, match="eta_min has no command-line flag"):
-        expand(parse_study(base(overrides={"eta_min": 0.0})))
 
 
 def test_scalar_for_a_list_field_means_every_layer():

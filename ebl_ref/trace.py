@@ -24,7 +24,6 @@ batch-last one) and named ``free/03/s2`` = layer s2 after half-step 3 of the fre
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import itertools
@@ -36,12 +35,14 @@ import numpy as np
 
 from .algorithms import estimate_gradient
 from .atomic import atomic_write_bytes, atomic_write_text
+from .flags import Parser
 from .minimize import Equilibrium, convs_read, relax, zero_state
 from .network import (DCHN, HIDDEN, OUTPUT, cost, init_params, one_hot, param_grads,
                       pooled_drive, preactivation, total_energy)
 from .ops import batch_first, channel_major, conv2d_transpose, dense_transpose, unpool2x2
 from .optim import cosine_lr, sgd_step
 from .rules import contrast
+from .values import UsageError
 
 SETTINGS = {"in_channels": 1, "widths": [2, 3, 4, 4], "n_classes": 3, "image_size": 16,
             "batch": 2, "seed": 0, "gains": [1.0] * 5, "beta": 0.25, "free_iters": 10,
@@ -420,27 +421,49 @@ def write_trace(folder: Path, settings: dict | None = None, which: str = "tiny")
     return folder / "trace.npz"
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ebl_ref.trace", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="golden-trace", help="folder to write (default golden-trace)")
+def add_arguments(p) -> None:
+    """The flags of ``run.py trace``."""
+    p.add_argument("--out", default="golden-trace", metavar="DIR",
+                   help="folder to write (created if absent; default golden-trace)")
     p.add_argument("--trace", choices=sorted(TRACES),
                    help="which trace to write (default tiny; the committed ones: "
                         + ", ".join(f"{k} in {v}/" for k, v in GOLDEN.items()) + ")")
     p.add_argument("--compare", metavar="MINE.npz",
-                   help="instead of writing, compare a port's arrays with a committed trace "
-                        "(see python -m ebl_ref.trace_compare --help)")
-    args, rest = p.parse_known_args(argv)
+                   help="instead of writing, compare a port's arrays with a committed trace; "
+                        "further flags go to python -m ebl_ref.trace_compare (--dtype, --all, "
+                        "--golden, --json)")
+
+
+def main(argv=None) -> int:
+    """Entry point of ``run.py trace``; bad input raises ``SystemExit("trace: ...")``."""
+    p = Parser(prog="run.py trace",
+               description="Write a golden reference trace (tiny: one small C-EP training step; "
+                           "paper-geometry: the paper's geometry at small widths with every "
+                           "half-step's intermediates) as trace.npz and manifest.json, or "
+                           "compare a port's arrays with one (--compare); see docs/PORTING.md.")
+    add_arguments(p)
+    try:
+        args, rest = p.parse_known_args(argv)
+    except UsageError as exc:
+        raise SystemExit(f"trace: {exc}") from None
     if args.compare:
         from .trace_compare import main as compare_main  # noqa: PLC0415
         return compare_main([args.compare] + (["--trace", args.trace] if args.trace else [])
                             + rest)
     if rest:
-        p.error(f"unrecognized arguments: {' '.join(rest)}")
-    path = write_trace(Path(args.out), which=args.trace or "tiny")
+        raise SystemExit(f"trace: unrecognized arguments: {' '.join(rest)} "
+                         "(see run.py trace --help)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"trace: --out {out} is a file, not a folder: choose a folder")
+    try:
+        path = write_trace(out, which=args.trace or "tiny")
+    except OSError as exc:
+        raise SystemExit(f"trace: cannot write {out}: {exc}") from None
     print(f"wrote {path} and {path.parent / 'manifest.json'}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import main as cli_main
+    sys.exit(cli_main(["trace", *sys.argv[1:]]))

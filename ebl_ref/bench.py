@@ -12,12 +12,16 @@ Achieved GFLOP/s count the minimum-work FLOPs of REFERENCE-CODE §10
 (:meth:`ebl_ref.network.DCHN.flops_per_iteration` per iteration per example; the gradient
 convolutions are not counted). Each measurement is warmed up once, repeated, and the median
 reported. This is a benchmark, not a test: nothing here asserts a speed.
+
+Every result names its machine (:func:`ebl_ref.machine.machine_info`: CPU, host, BLAS library,
+version, kernel and threads); a BLAS kernel forced by the environment (``OPENBLAS_CORETYPE``…)
+is warned about on stderr. Speed-ups are measured side by side against another revision with
+``python -m ebl_ref.compare REV`` (:mod:`ebl_ref.compare`).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +29,7 @@ import time
 import numpy as np
 
 from .backend import get_backend
+from .machine import describe, machine_info
 from .minimize import channel_major
 from .network import DCHN, init_params, one_hot
 from .rules import estimate_gradient, free_phase
@@ -78,8 +83,7 @@ def run(widths=(128, 256, 512, 512), batch=16, free_iters=60, train_iters=15, de
         "cep_step": {"seconds": t_cep, "examples_per_s": batch / t_cep,
                      "gflops": cep_gflops, "fraction_of_gemm": cep_gflops / gemm},
         "gemm_gflops": gemm,
-        "numpy": np.__version__, "python": platform.python_version(),
-        "machine": platform.machine(),
+        "machine": machine_info(backend),
     }
 
 
@@ -102,10 +106,13 @@ def main(argv=None) -> int:
     widths = tuple(int(w) for w in args.widths.split(","))
     r = run(widths, args.batch, args.free_iters, args.train_iters, args.device, args.dtype,
             repeats=args.repeats)
+    for w in r["machine"]["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps(r))
         return 0
     print(f"DCHN widths {r['widths']}, batch {r['batch']}, {args.device} {args.dtype}")
+    print(describe(r["machine"]))
     print(f"GEMM yardstick: {r['gemm_gflops']:.1f} GFLOP/s")
     for name, iters in (("free_phase", f"{args.free_iters} it"),
                         ("cep_step", f"{args.free_iters}+2x{args.train_iters} it")):

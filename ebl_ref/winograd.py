@@ -52,6 +52,38 @@ AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 FLIP = (3, 1, 2, 0)  # G J = P G: the rows of G for the reversed taps
 
 
+class Workspace:
+    """Scratch arrays kept between calls, e.g. across the iterations of a relaxation.
+
+    Every function below that takes ``ws`` draws its intermediate arrays (transformed input,
+    products, output phases) from it instead of allocating them, and returns only fresh
+    arrays, so a buffer is reused by the next call. One workspace may serve every convolution
+    of a network, one call at a time (not from several threads). Each named buffer is one flat
+    array, grown to the largest size asked for: at full width (128, 256, 512, 512) and batch B
+    the workspace holds ≈3.4·B MB in float32.
+    """
+
+    def __init__(self):
+        self._arrays = {}
+
+    def empty(self, xp, name: str, shape: tuple, dtype):
+        """An uninitialised array of ``shape`` and ``dtype``, reused between calls by name."""
+        size = int(np.prod(shape))
+        key = (name, np.dtype(dtype).str, xp.__name__)
+        buf = self._arrays.get(key)
+        if buf is None or buf.size < size:
+            buf = self._arrays[key] = xp.empty(size, dtype=dtype)
+        return buf[:size].reshape(shape)
+
+    def nbytes(self) -> int:
+        """Bytes held."""
+        return sum(int(a.nbytes) for a in self._arrays.values())
+
+
+def _empty(ws, xp, name, shape, dtype):
+    return xp.empty(shape, dtype=dtype) if ws is None else ws.empty(xp, name, shape, dtype)
+
+
 def _check(shape, what):
     C, H, W, B = shape
     if H % 2 or W % 2:
@@ -151,7 +183,7 @@ def _rows(even, odd, out):
     d3[tail] = even[tail]
 
 
-def input_transform(q, out=None):
+def input_transform(q, out=None, ws=None):
     """``V = Bᵀ d B`` for every 4×4 tile (stride 2, zero padding 1) of an image given as phases.
 
     Tile ``(t, u)`` covers input rows ``2t−1 … 2t+2`` and columns ``2u−1 … 2u+2``.
@@ -160,6 +192,7 @@ def input_transform(q, out=None):
     ----------
     q : 4 arrays (C, Ty, Tx, B), the image's phases (:func:`phases`)
     out : optional array (16, C, Ty, Tx, B) to write into
+    ws : optional :class:`Workspace` for the intermediate (and ``out`` if not given)
 
     Returns
     -------
@@ -168,8 +201,8 @@ def input_transform(q, out=None):
     xp = array_module(q[0])
     C, Ty, Tx, B = q[0].shape
     if out is None:
-        out = xp.empty((16, C, Ty, Tx, B), dtype=q[0].dtype)
-    r = xp.empty((4, 2, C, Ty, Tx, B), dtype=q[0].dtype)  # row-transformed, per column phase
+        out = _empty(ws, xp, "V", (16, C, Ty, Tx, B), q[0].dtype)
+    r = _empty(ws, xp, "rows", (4, 2, C, Ty, Tx, B), q[0].dtype)  # rows done, per column phase
     for j in (0, 1):
         _rows(q[j], q[2 + j], [r[a, j] for a in range(4)])  # rows: even q[j], odd q[2+j]
     for a in range(4):  # the same along columns: axis Tx is the tile-row axis of the transpose
@@ -178,13 +211,14 @@ def input_transform(q, out=None):
     return out
 
 
-def output_transform(M, out=None):
+def output_transform(M, out=None, ws=None):
     """``Y = Aᵀ m A`` for every tile: the four output phases.
 
     Parameters
     ----------
     M : array (16, C, …), ``M[4a+b]`` entry (a, b) of every tile's product
     out : optional array (4, C, …)
+    ws : optional :class:`Workspace` for the intermediates (and ``out`` if not given)
 
     Returns
     -------
@@ -193,9 +227,9 @@ def output_transform(M, out=None):
     xp = array_module(M)
     m = M.reshape((4, 4) + M.shape[1:])
     if out is None:
-        out = xp.empty((4,) + M.shape[1:], dtype=M.dtype)
-    t = m[1] + m[2]
-    r0 = t + m[0]                                  # Aᵀ row 0: m0 + m1 + m2
+        out = _empty(ws, xp, "Y", (4,) + M.shape[1:], M.dtype)
+    t = xp.add(m[1], m[2], out=_empty(ws, xp, "t", m.shape[1:], M.dtype))
+    r0 = xp.add(t, m[0], out=_empty(ws, xp, "r0", m.shape[1:], M.dtype))  # m0 + m1 + m2
     r1 = xp.subtract(m[1], m[2], out=t)            # Aᵀ row 1: m1 − m2 − m3
     r1 -= m[3]
     for i, r in enumerate((r0, r1)):
@@ -206,7 +240,7 @@ def output_transform(M, out=None):
     return out
 
 
-def conv2d_phases(q, U):
+def conv2d_phases(q, U, ws=None):
     """The convolution (3×3, padding 1) of the image with phases ``q``, as its output phases.
 
     Parameters
@@ -214,6 +248,8 @@ def conv2d_phases(q, U):
     q : 4 arrays (C_in, Ty, Tx, B), the input's phases
     U : array (16, C_out, C_in), :func:`kernel_transform` of the kernel (or
         :func:`transpose_kernel` of it, for the transposed convolution)
+    ws : optional :class:`Workspace`; then ``Y`` is one of its buffers, valid until the next
+        call that uses ``ws``
 
     Returns
     -------
@@ -223,57 +259,61 @@ def conv2d_phases(q, U):
     C_in, Ty, Tx, B = q[0].shape
     if U.shape[0] != 16 or U.shape[2] != C_in:
         raise ValueError(f"transformed kernel {U.shape} does not fit {C_in} input channels")
-    V = input_transform(q).reshape(16, C_in, Ty * Tx * B)
-    M = xp.matmul(U, V)                                # 16 GEMMs (C_out, C_in) @ (C_in, N)
-    return output_transform(M).reshape(4, U.shape[1], Ty, Tx, B)
+    n = Ty * Tx * B
+    V = input_transform(q, ws=ws).reshape(16, C_in, n)
+    M = xp.matmul(U, V, out=_empty(ws, xp, "M", (16, U.shape[1], n), V.dtype))  # 16 GEMMs
+    return output_transform(M, ws=ws).reshape(4, U.shape[1], Ty, Tx, B)
 
 
-def conv2d(x, U):
+def conv2d(x, U, ws=None):
     """``ops.conv2d(x, w, pad=1)`` for a 3×3 kernel, by Winograd.
 
     Parameters
     ----------
     x : array (C_in, H, W, B), H and W even
     U : array (16, C_out, C_in), :func:`kernel_transform` of ``w``
+    ws : optional :class:`Workspace` for the intermediates
 
     Returns
     -------
     z : array (C_out, H, W, B)
     """
     _check(x.shape, "the convolution's input")
-    return interleave(conv2d_phases(phases(x), U))
+    return interleave(conv2d_phases(phases(x), U, ws))
 
 
-def pooled_conv2d(x, U):
+def pooled_conv2d(x, U, ws=None):
     """``ops.maxpool2x2(ops.conv2d(x, w, pad=1))``: the pooled drive and its arg-max, fused.
 
     Parameters
     ----------
     x : array (C_in, H, W, B), H and W even
     U : array (16, C_out, C_in), :func:`kernel_transform` of ``w``
+    ws : optional :class:`Workspace` for the intermediates
 
     Returns
     -------
     p : array (C_out, H/2, W/2, B); idx : int8 array, as :func:`ebl_ref.ops.maxpool2x2`
     """
     _check(x.shape, "the convolution's input")
-    return pool_window(*conv2d_phases(phases(x), U))
+    return pool_window(*conv2d_phases(phases(x), U, ws))
 
 
-def conv2d_transpose(g, Ut):
+def conv2d_transpose(g, Ut, ws=None):
     """``ops.conv2d_transpose(g, w, in_shape, pad=1)`` for a 3×3 kernel (same size out).
 
     Parameters
     ----------
     g : array (C_out, H, W, B), H and W even
     Ut : array (16, C_in, C_out), :func:`transpose_kernel` of ``kernel_transform(w)``
+    ws : optional :class:`Workspace` for the intermediates
 
     Returns
     -------
     x : array (C_in, H, W, B)
     """
     _check(g.shape, "the transposed convolution's input")
-    return interleave(conv2d_phases(phases(g), Ut))
+    return interleave(conv2d_phases(phases(g), Ut, ws))
 
 
 def unpool_phases(s, idx):
@@ -281,7 +321,7 @@ def unpool_phases(s, idx):
     return tuple(s * (idx == k) for k in range(4))
 
 
-def unpool_conv2d_transpose(s, idx, Ut, out=None):
+def unpool_conv2d_transpose(s, idx, Ut, out=None, ws=None):
     """``ops.conv2d_transpose(ops.unpool2x2(s, idx), w, pad=1)``, the unpooling fused in.
 
     Parameters
@@ -290,12 +330,13 @@ def unpool_conv2d_transpose(s, idx, Ut, out=None):
     idx : int8 array (C_out, H/2, W/2, B), the arg-max of the convolution's pooling
     Ut : array (16, C_in, C_out), :func:`transpose_kernel` of ``kernel_transform(w)``
     out : optional array (C_in, H, W, B) to write into
+    ws : optional :class:`Workspace` for the intermediates
 
     Returns
     -------
     x : array (C_in, H, W, B), the feedback of ``s`` to the convolution's input
     """
-    return interleave(conv2d_phases(unpool_phases(s, idx), Ut), out)
+    return interleave(conv2d_phases(unpool_phases(s, idx), Ut, ws), out)
 
 
 def conv2d_weight_grad(x, g_phases):

@@ -160,3 +160,23 @@ def test_refusals_name_the_problem():
         wg.conv2d(np.zeros((2, 5, 4, 1)), wg.kernel_transform(np.zeros((2, 2, 3, 3))))
     with pytest.raises(ValueError, match="does not fit 3 input channels"):
         wg.conv2d(np.zeros((3, 4, 4, 1)), wg.kernel_transform(np.zeros((2, 2, 3, 3))))
+
+
+def test_workspace_reuses_buffers_and_returns_fresh_arrays():
+    rng = np.random.default_rng(3)
+    ws = wg.Workspace()
+    w_a, w_b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((2, 4, 3, 3))
+    x_a, x_b = rng.standard_normal((3, 8, 8, 2)), rng.standard_normal((4, 4, 6, 2))
+    U_a, U_b = wg.kernel_transform(w_a), wg.kernel_transform(w_b)
+    p_a, idx_a = wg.pooled_conv2d(x_a, U_a, ws)
+    held = ws.nbytes()
+    z_b = wg.conv2d(x_b, U_b, ws)      # another shape through the same workspace
+    p_a2, _ = wg.pooled_conv2d(x_a, U_a, ws)
+    assert ws.nbytes() == held         # no new buffers: the largest were already there
+    p_ref, idx_ref = ops.maxpool2x2(ops.conv2d(x_a, w_a))
+    assert rel(p_a, p_ref) <= RTOL64 and rel(p_a2, p_ref) <= RTOL64  # p_a not overwritten
+    np.testing.assert_array_equal(idx_a, idx_ref)
+    assert rel(z_b, ops.conv2d(x_b, w_b)) <= RTOL64
+    s = rng.standard_normal(idx_a.shape)
+    t = wg.unpool_conv2d_transpose(s, idx_a, wg.transpose_kernel(U_a), ws=ws)
+    assert rel(t, ops.conv2d_transpose(ops.unpool2x2(s, idx_a), w_a, x_a.shape)) <= RTOL64

@@ -29,7 +29,6 @@ import numpy as np
 from .backend import BackendError, get_backend, to_host
 from .backprop import rbp_gradient, tbp
 from .data import DATASETS, DataError, load_dataset, load_sample, preprocess
-from .minimize import channel_major
 from .network import DCHN, HIDDEN, PARAM_NAMES, all_drives, init_params, one_hot
 from .rules import RULES, Phases, free_phase
 
@@ -123,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_batch(args, rng: np.random.Generator):
-    """``(x, labels, spec)``: ``batch`` test images (N, C, 32, 32) float32 drawn by ``rng``."""
+    """``(x, labels, spec)``: ``batch`` test images (C, 32, 32, N) float32 drawn by ``rng``."""
     try:
         if args.dataset is None:
             _, test = load_sample()
@@ -212,9 +211,9 @@ def run_check(args) -> dict:
     rng = np.random.default_rng(args.seed)
     xb, labels, spec = load_batch(args, rng)
     net = DCHN(in_channels=spec.channels, widths=args.widths, n_classes=spec.classes,
-               image_size=xb.shape[-1])
+               image_size=xb.shape[1])
     params = init_params(net, rng, args.gains, backend)
-    x = channel_major(backend.asarray(xb))           # (B, C, S, S) -> (C, S, S, B)
+    x = backend.asarray(xb)                          # (C, S, S, B), the state layout
     y = one_hot(labels, net.n_classes, x)
 
     def host(g):

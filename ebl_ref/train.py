@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backend import Backend, to_host
-from .minimize import channel_major
 from .network import DCHN, cost, energy, init_params, one_hot
 from .optim import cosine_lr, sgd_step
 from .rules import estimate_gradient, free_phase
@@ -74,11 +73,11 @@ def initial_state(config, net: DCHN, backend: Backend, data_train) -> tuple:
 
 
 def _inputs(config, spec, backend, x_uint8, rng, train: bool):
-    """uint8 NHWC images -> normalised, (optionally) augmented, channel-major device array."""
+    """uint8 NHWC images -> normalised, (optionally) augmented (C, 32, 32, B) device array."""
     from .data import preprocess  # noqa: PLC0415
 
-    x = preprocess(x_uint8, spec, rng if train else None, train=train, dtype=backend.dtype)
-    return channel_major(backend.asarray(x))  # (B, C, 32, 32) -> (C, 32, 32, B)
+    return backend.asarray(preprocess(x_uint8, spec, rng if train else None, train=train,
+                                      dtype=backend.dtype))
 
 
 def _errors(o, labels, k: int = 5):

@@ -1,25 +1,28 @@
-"""Datasets: registry, download and verification, parsers, augmentation, batches.
+"""Datasets: registry, location, verification, download, parsers, cache, augmentation.
 
 Typical use::
 
-    from ebl_ref.data import DATASETS, load_dataset, split_validation, preprocess, batch_indices
+    from ebl_ref.data import DATASETS, dataset_sizes, load_dataset, split_validation, preprocess
+    n_train, n_test = dataset_sizes("mnist", data_dir="~/data")  # before reading any image
     train, test = load_dataset("mnist", data_dir="~/data")       # Split(x uint8 NHWC, y int64)
     train, val = split_validation(train, 5000, rng)
-    for idx in batch_indices(len(train), 128, rng):
-        xb = preprocess(train.x[idx], DATASETS["mnist"], rng, train=True)  # (B, 1, 32, 32)
+    x = preprocess(train.x[:128], DATASETS["mnist"], rng, train=True)  # (1, 32, 32, 128)
+
+See ``data/README.md`` for the files looked for, their checksums and the cache.
 """
 
 from .augment import preprocess
-from .batches import batch_indices
 from .errors import DataError
-from .fetch import ENV_VAR, resolve_data_dir
-from .loaders import load_dataset
-from .registry import DATASETS, DatasetSpec, FileSpec, get_spec
+from .loaders import dataset_sizes, load_dataset
+from .locate import (CACHE_ENV, DATA_ENV, default_cache_dir, default_data_dir, resolve_cache_dir,
+                     resolve_data_dir)
+from .registry import DATASETS, DatasetSpec, FileSpec, SplitContent, get_spec
 from .sample import load_sample
 from .split import Split, split_validation
 
 __all__ = [
-    "DATASETS", "DataError", "DatasetSpec", "ENV_VAR", "FileSpec", "Split", "batch_indices",
-    "get_spec", "load_dataset", "load_sample", "preprocess", "resolve_data_dir",
-    "split_validation",
+    "CACHE_ENV", "DATASETS", "DATA_ENV", "DataError", "DatasetSpec", "FileSpec",
+    "Split", "SplitContent", "dataset_sizes", "default_cache_dir", "default_data_dir",
+    "get_spec", "load_dataset", "load_sample", "preprocess", "resolve_cache_dir",
+    "resolve_data_dir", "split_validation",
 ]

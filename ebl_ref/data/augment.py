@@ -1,17 +1,21 @@
-"""Augmentation and normalisation, vectorised over the batch (REFERENCE-CODE section 7).
+"""Augmentation and normalisation, vectorised over the batch; the data boundary's output layout.
 
-For a batch of uint8 images this reproduces the torchvision pipeline of the reference code:
+For a batch of uint8 images this reproduces the torchvision pipeline of the authors' training
+code (sources and constants: ``data/README.md``, "Normalisation and augmentation"):
 
 1. ``pad_to_32`` (MNIST, Fashion-MNIST): zero-pad 28 -> 32 (2 pixels each side);
 2. training only: ``RandomCrop(32, padding=crop_pad, padding_mode="edge")``: edge-pad by
    ``crop_pad`` then cut a 32x32 window at a uniform offset in ``{0..2*crop_pad}^2``, i.e. a
    uniform shift in ``{-crop_pad..crop_pad}^2`` with edge replication (over MNIST's zero border
    it is a shift over a zero background);
-3. training only, if ``flip``: horizontal flip with probability 0.5. The reference flips before
+3. training only, if ``flip``: horizontal flip with probability 0.5. The authors flip before
    cropping for CIFAR; flip-then-crop with shift ``d`` equals crop with shift ``-d``-then-flip,
    and the shift is symmetric, so the distribution is the same;
 4. ``ToTensor`` (``/255``) then ``Normalize``: ``(x - mean[c]) / (std[c] * std_scale)``, after
    padding, so padded pixels become ``(0 - mean) / std`` (e.g. -0.4242 for MNIST).
+
+The result is in the layout of every network state, (C, 32, 32, N): channel-major, batch last
+(see :mod:`ebl_ref.ops`), so callers copy it to the device and use it as the input ``s0``.
 
 All randomness is drawn from the passed ``numpy.random.Generator``: first the ``(N, 2)`` crop
 offsets, then the ``(N,)`` flip coins.
@@ -72,12 +76,12 @@ def random_flip(x: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.n
 
 
 def normalize(x: np.ndarray, spec: DatasetSpec, dtype=np.float32) -> np.ndarray:
-    """uint8 (N, H, W, C) -> ``(x/255 - mean) / (std*std_scale)`` as (N, C, H, W) ``dtype``."""
+    """uint8 (N, H, W, C) -> ``(x/255 - mean) / (std*std_scale)`` as C-contiguous (C, H, W, N)."""
     if np.dtype(dtype).kind != "f":
         raise DataError(f"preprocess dtype must be floating, got {np.dtype(dtype)}.")
-    mean = np.asarray(spec.mean, dtype=dtype)[:, None, None]  # (C, 1, 1)
-    std = np.asarray(spec.norm_std, dtype=dtype)[:, None, None]
-    out = x.transpose(0, 3, 1, 2).astype(dtype)  # (N, H, W, C) -> (N, C, H, W)
+    mean = np.asarray(spec.mean, dtype=dtype)[:, None, None, None]  # (C, 1, 1, 1)
+    std = np.asarray(spec.norm_std, dtype=dtype)[:, None, None, None]
+    out = x.transpose(3, 1, 2, 0).astype(dtype, order="C")  # (N, H, W, C) -> (C, H, W, N)
     out /= 255  # ToTensor
     out -= mean
     out /= std
@@ -103,7 +107,13 @@ def preprocess(x: np.ndarray, spec: DatasetSpec, rng: Optional[np.random.Generat
 
     Returns
     -------
-    ndarray, ``dtype``, shape (N, C, 32, 32), C-contiguous, on the host.
+    ndarray, ``dtype``, shape (C, 32, 32, N), C-contiguous, on the host: the state layout
+    (channel-major, batch last) of :mod:`ebl_ref.ops`.
+
+    Raises
+    ------
+    DataError
+        Images not uint8 or of the wrong shape for ``spec``; ``train`` without ``rng``.
     """
     x = np.asarray(x)
     if x.dtype != np.uint8:
@@ -124,4 +134,4 @@ def preprocess(x: np.ndarray, spec: DatasetSpec, rng: Optional[np.random.Generat
             x = random_crop(x, spec.crop_pad, rng)
         if spec.flip:
             x = random_flip(x, rng)
-    return np.ascontiguousarray(normalize(x, spec, dtype))
+    return normalize(x, spec, dtype)

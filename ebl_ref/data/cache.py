@@ -1,107 +1,80 @@
-"""Fast cache of decoded splits: an uncompressed ``.npy`` pair per split.
+"""Cache of decoded splits: one uncompressed ``.npz`` per split, in the user's cache folder.
 
-Decoding the originals (gzip, pickles, LZMA ``.npz``) takes seconds; loading two ``.npy`` files
-takes milliseconds. Files are named ``<split>-<key>.x.npy`` / ``.y.npy`` where ``key`` hashes the
-source files' checksums and sizes, so a changed source never hits a stale cache. Files are
-written to a temporary name and moved into place with ``os.replace`` (atomic), and loaded with
-``allow_pickle=False``. A cache that cannot be read is ignored and rebuilt.
+Decoding the originals (gzip, pickles, LZMA ``.npz``) takes seconds; loading an uncompressed
+``.npz`` takes a fraction of that. A file is named ``<dataset>-<split>-<key>.npz``, where
+``key`` hashes the checksums of the source content, so a changed source never hits a stale
+entry (and the stale entry of that dataset and split is removed when the new one is written).
+The folder is chosen by :func:`.locate.resolve_cache_dir` (default
+``~/.cache/ebl-ref/decoded``; never inside a data folder). Files are written atomically and
+read with ``allow_pickle=False``; zip members carry a CRC-32, so a truncated or bit-flipped
+file is detected: it is reported in one log line, ignored and rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
-import tempfile
-import warnings
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Optional, Tuple
 
 import numpy as np
 
-FORMAT_VERSION = "1"  # bump when decoders change what they return
+from ..atomic import atomic_write_bytes
+from . import formats
+from .registry import DatasetSpec
+
+FORMAT_VERSION = "2"  # bump when decoders change what they return
+NO_CACHE_HINT = ("choose another folder with --cache-dir DIR (or EBL_CACHE_DIR), or turn the "
+                 "cache off with --no-cache")
 
 
 def cache_key(parts: Iterable[str]) -> str:
-    """A 16-hex-digit key from strings describing the sources (names, md5s, sizes)."""
+    """A 16-hex-digit key from strings describing the source content (names, checksums)."""
     h = hashlib.sha256(FORMAT_VERSION.encode())
     for p in parts:
         h.update(b"\0" + str(p).encode())
     return h.hexdigest()[:16]
 
 
-def _paths(folder: Path, split: str, key: str) -> Tuple[Path, Path]:
-    return folder / f"{split}-{key}.x.npy", folder / f"{split}-{key}.y.npy"
+def cache_path(folder: Path, dataset: str, split: str, key: str) -> Path:
+    return Path(folder) / f"{dataset}-{split}-{key}.npz"
 
 
-def load_cached(folders: Sequence[Path], split: str, key: str):
-    """Return ``(x, y)`` from the first folder holding a readable pair, else None."""
-    for folder in folders:
-        px, py = _paths(folder, split, key)
-        if not (px.is_file() and py.is_file()):
-            continue
+def load_cached(path: Path, spec: DatasetSpec,
+                log: Callable[[str], None]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """``(x, y)`` from a cache file, or None if absent; a damaged file is logged and removed."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            x, y = z["x"], z["y"]
+        return formats.check_arrays(x, y, spec.channels, spec.image_size, spec.classes,
+                                    str(path))
+    except FileNotFoundError:
+        return None
+    except Exception as e:  # DataError, bad zip, CRC mismatch, missing array, wrong shape
+        log(f"ignoring the damaged decoded-data cache file {path} ({type(e).__name__}: {e}); "
+            f"rebuilding it from the dataset")
         try:
-            x = np.load(px, allow_pickle=False)
-            y = np.load(py, allow_pickle=False)
-        except (OSError, ValueError):
-            continue
-        if x.dtype == np.uint8 and x.ndim == 4 and y.dtype == np.int64 and y.shape == x.shape[:1]:
-            return x, y
-    return None
+            path.unlink()
+        except OSError:
+            pass
+        return None
 
 
-def writable_dir(folder: Path) -> bool:
-    """Whether ``folder`` may be written into, creating it (and parents) if so.
+def save_cached(path: Path, x: np.ndarray, y: np.ndarray,
+                log: Callable[[str], None]) -> bool:
+    """Write ``(x, y)`` to ``path`` (creating its folder), replacing stale entries of the split.
 
-    The nearest existing ancestor must have its owner write bit: a folder marked read-only
-    (e.g. a shared dataset copy) counts as read-only even for root.
+    Returns False, after one log line, if the folder cannot be written (loading still works).
     """
-    folder = Path(folder)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not existing.stat().st_mode & stat.S_IWUSR:
-        return False
-    if not os.access(existing, os.W_OK):
-        return False
+    folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
+        stem = path.name.rsplit("-", 1)[0]  # <dataset>-<split>
+        for old in folder.glob(f"{stem}-*.npz"):
+            if old != path and len(old.name) == len(path.name):
+                old.unlink()
+        atomic_write_bytes(path, lambda f: np.savez(f, x=x, y=y))
+        return True
+    except OSError as e:
+        log(f"could not write the decoded-data cache {path} ({type(e).__name__}: {e}); loading "
+            f"will stay slow: {NO_CACHE_HINT}")
         return False
-    return bool(folder.stat().st_mode & stat.S_IWUSR) and os.access(folder, os.W_OK)
-
-
-def _atomic_save(path: Path, a: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, a, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def save_cached(folders: Sequence[Path], split: str, key: str, x: np.ndarray,
-                y: np.ndarray) -> Optional[Path]:
-    """Write the pair to the first writable folder (removing stale pairs of ``split`` there).
-
-    Returns the folder used, or None (with a warning) if none was writable.
-    """
-    for folder in folders:
-        if not writable_dir(folder):
-            continue
-        try:
-            for old in folder.glob(f"{split}-*.npy"):
-                if not old.name.startswith(f"{split}-{key}."):
-                    old.unlink()
-            px, py = _paths(folder, split, key)
-            _atomic_save(py, y)
-            _atomic_save(px, x)
-            return folder
-        except OSError:
-            continue
-    warnings.warn(f"could not write the decoded-data cache in any of {list(map(str, folders))}; "
-                  f"loading will stay slow", RuntimeWarning, stacklevel=3)
-    return None

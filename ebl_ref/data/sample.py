@@ -51,12 +51,14 @@ def load_sample() -> Tuple[Split, Split]:
     folder = sample_dir()
     s = FASHION_MNIST_SAMPLE
     out = []
-    for name, want in SAMPLE_SHA256.items():
+    for (name, want), split in zip(SAMPLE_SHA256.items(), ("train", "test")):
         path = folder / name
         got = hashlib.sha256(path.read_bytes()).hexdigest()
         if got != want:
             raise DataError(f"{path}: SHA-256 {got}, expected {want} (modified or corrupt). "
                             f"Restore it with git checkout, or regenerate it with "
                             f"data/make_sample.py.")
-        out.append(Split(*load_prepared_npz(path, s.channels, s.image_size, s.classes)))
+        x, y = load_prepared_npz(path, s.channels, s.image_size, s.classes)
+        out.append(Split(x, y, f"{s.name} {split}: {len(y)} examples from the embedded sample "
+                               f"{path} (SHA-256 verified)"))
     return out[0], out[1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Tuple
 
 import numpy as np
@@ -20,10 +20,14 @@ class Split:
         Raw images, channels last (C = 1 for grey).
     y : ndarray, int64, shape (N,)
         Class labels.
+    source : str
+        Where the examples came from and how they were verified (one line, as logged by
+        :func:`~ebl_ref.data.load_dataset`); empty for a Split built by hand.
     """
 
     x: np.ndarray
     y: np.ndarray
+    source: str = field(default="", compare=False)
 
     def __post_init__(self):
         if self.x.ndim != 4 or self.y.shape != self.x.shape[:1]:
@@ -34,8 +38,8 @@ class Split:
         return int(self.y.shape[0])
 
     def take(self, idx: np.ndarray) -> "Split":
-        """The examples at integer indices ``idx`` (a copy)."""
-        return Split(self.x[idx], self.y[idx])
+        """The examples at integer indices ``idx`` (a copy, same ``source``)."""
+        return Split(self.x[idx], self.y[idx], self.source)
 
 
 def split_validation(train: Split, val_size: int,

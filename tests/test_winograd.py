@@ -180,3 +180,10 @@ def test_workspace_reuses_buffers_and_returns_fresh_arrays():
     s = rng.standard_normal(idx_a.shape)
     t = wg.unpool_conv2d_transpose(s, idx_a, wg.transpose_kernel(U_a), ws=ws)
     assert rel(t, ops.conv2d_transpose(ops.unpool2x2(s, idx_a), w_a, x_a.shape)) <= RTOL64
+
+
+def test_float16_runs_slice_by_slice_within_half_precision():
+    x64, w64, _ = arrays(((3, 6, 4, 2), (4, 3, 3, 3), 5))
+    z = wg.conv2d(x64.astype(np.float16), wg.kernel_transform(w64.astype(np.float16)))
+    assert z.dtype == np.float16
+    assert rel(z, ops.conv2d(x64, w64)) <= 1e-2  # float16: 11-bit significand

@@ -8,7 +8,7 @@ Measures, on random inputs and freshly initialised parameters:
 * ``gemm`` — the float GEMM rate of the same array library (square matrices, same dtype),
   measured in the same run, as the yardstick.
 
-Achieved GFLOP/s count the minimum-work FLOPs of REFERENCE-CODE §10
+Achieved GFLOP/s count the minimum-work FLOPs
 (:meth:`ebl_ref.network.DCHN.flops_per_iteration` per iteration per example; the gradient
 convolutions are not counted). Each measurement is warmed up once, repeated, and the median
 reported. This is a benchmark, not a test: nothing here asserts a speed.
@@ -28,11 +28,12 @@ import time
 
 import numpy as np
 
+from .algorithms import estimate_gradient
 from .backend import get_backend
 from .machine import describe, machine_info
-from .minimize import channel_major
+from .minimize import free_phase
 from .network import DCHN, init_params, one_hot
-from .rules import estimate_gradient, free_phase
+from .ops import channel_major
 
 
 def _median_seconds(fn, backend, repeats: int) -> float:

@@ -90,7 +90,7 @@ def _tuple(name, value, n):
 def validate(c: Config) -> None:
     """Raise :class:`ConfigError` for nonsensical values."""
     from .data import DATASETS  # noqa: PLC0415
-    from .rules import ALGORITHMS  # noqa: PLC0415
+    from .algorithms import ALGORITHMS  # noqa: PLC0415
 
     if c.algo not in ALGORITHMS:
         raise ConfigError(f"unknown algorithm {c.algo!r}: choose one of {', '.join(ALGORITHMS)}")

@@ -27,10 +27,12 @@ import time
 import numpy as np
 
 from .backend import BackendError, get_backend, to_host
-from .backprop import rbp_gradient, tbp
+from .algorithms import ALGORITHMS
+from .backprop import rbp_gradient
 from .data import DATASETS, DataError, load_dataset, load_sample, preprocess
+from .minimize import free_phase
 from .network import DCHN, HIDDEN, PARAM_NAMES, all_drives, init_params, one_hot
-from .rules import RULES, Phases, free_phase
+from .rules import Phases
 
 BETA_RULES = ("p-ep", "n-ep", "c-ep", "p-cpl", "n-cpl", "c-cpl")  # depend on β
 FREE_RULES = ("cl", "tbp")                                        # do not
@@ -143,23 +145,6 @@ def load_batch(args, rng: np.random.Generator):
         raise SystemExit(f"gradcheck: {exc}") from None
 
 
-class CachedPhases(Phases):
-    """:class:`~ebl_ref.rules.Phases` remembering its second phases, so that e.g. P-EP, N-EP and
-    C-EP at one β share the two nudged relaxations (same numbers, half the work)."""
-
-    def _memo(self, key, compute):
-        cache = self.__dict__.setdefault("_cache", {})  # frozen dataclass: no setattr
-        if key not in cache:
-            cache[key] = compute()
-        return cache[key]
-
-    def nudged(self, beta):
-        return self._memo(("ep", beta), lambda: Phases.nudged(self, beta))
-
-    def coupled(self, beta):
-        return self._memo(("cpl", beta), lambda: Phases.coupled(self, beta))
-
-
 # --------------------------------------------------------------------------- metrics
 
 
@@ -223,14 +208,14 @@ def run_check(args) -> dict:
     free = free_phase(params, net, x, args.free_iters)
     ref = host(rbp_gradient(params, free.s, y, args.rbp_iters, free.drives)[0])
     half = host(rbp_gradient(params, free.s, y, max(1, args.rbp_iters // 2), free.drives)[0])
-    ph = CachedPhases(params, y, free, args.train_iters)
+    ph = Phases(params, y, free, args.train_iters)  # remembers its phases: shared by rules
     rows = []
     for rule in FREE_RULES:
-        g = tbp(ph) if rule == "tbp" else RULES[rule](ph)
-        rows.append({"rule": rule, "beta": None, **compare(host(g), ref)})
+        rows.append({"rule": rule, "beta": None, **compare(host(ALGORITHMS[rule](ph)), ref)})
     for beta in args.betas:
         for rule in BETA_RULES:
-            rows.append({"rule": rule, "beta": beta, **compare(host(RULES[rule](ph, beta)), ref)})
+            g = ALGORITHMS[rule](ph, beta)
+            rows.append({"rule": rule, "beta": beta, **compare(host(g), ref)})
     free_set = active_set(params, free.s, free.drives)
 
     def moved_from_free(eq):

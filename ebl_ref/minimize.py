@@ -1,30 +1,37 @@
 """The energy minimiser: relax the DCHN to equilibrium — free (eq. 1), nudged (eq. 4), or with
-the output clamped (eqs. 2 and 7).
+the output clamped (eqs. 2 and 7). One loop, :func:`relax`, serves inference, training, the
+backprop baselines (their tape) and the golden traces (their records), through ``observe``.
 
-Each layer update is the exact minimiser of F with the other layers fixed, the pre-layer
-max-pool term linearised at the current arg-max (a majorise–minimise step, REFERENCE-CODE §1.5)::
+Each layer update is the exact minimiser of F (:func:`ebl_ref.network.total_energy`) with the
+other layers fixed, the pre-layer max-pool term linearised at the current arg-max (a
+majorise–minimise update; docs/DEVIATIONS.md §1)::
 
     s_k ← clip(a_k, 0, 1)                       hidden layers, a_k = −∂E/∂s_k
     o   ← (a_5 + β y) / (1 + β)                 output: exact block minimiser of F + βC
 
-Output update under nudging (our choice): the reference iterates ``o ← a_5 − β(o − y)``, a
-fixed-point step whose fixed point is the same ``(a_5 + βy)/(1 + β)`` (§4.6) but which only
-converges geometrically (rate |β|) and oscillates at |β| = 1. We use the exact block minimiser,
-so every half-step provably does not increase F + βC for any β > −1, and the nudged state does
-not depend on how many iterations the output had to catch up. For β = 0 both are identical.
+Output update under nudging (our choice, docs/DEVIATIONS.md §1): the authors' code iterates
+``o ← a_5 − β(o − y)``, a fixed-point iteration whose fixed point is the same ``(a_5 + βy)/(1 + β)``
+but which only converges geometrically (rate |β|) and oscillates at |β| = 1. We use the exact
+block minimiser, so every half-step provably does not increase F + βC for any β > −1, and the
+nudged state does not depend on how many iterations the output had to catch up. For β = 0 both
+are identical.
 
-Schedules (REFERENCE-CODE §3.1): ``"async"`` — per iteration, the odd group {s1, s3, o} then the
-even group {s2, s4}, each computed from the current state (the groups are independent sets, so
-each half-step is an exact block update); ``"sync"`` — all layers at once from the old state
-(one Jacobi sweep; F may increase). With the output clamped (CL/CpL) ``o`` is left out.
+Vocabulary. A **half-step** updates one *group* of layers, every layer of the group computed
+from the state before it (Jacobi within the group). An **iteration** runs every group of the
+schedule once. Schedules (paper §3; docs/DEVIATIONS.md §2): ``"async"`` — the odd group
+{s1, s3, o} then the even group {s2, s4} (independent sets, so each half-step is an exact block
+update); ``"sync"`` — one group of all layers (a Jacobi sweep: the iteration is a single
+half-step, and F may increase). With the output clamped (CL/CpL) ``o`` is left out.
 
 Work discipline: each conv's pooled drive ``P(W_k ⋆ s_{k−1})`` and its arg-max are computed once
 per change of ``s_{k−1}`` and reused for both the drive of s_k and the feedback to s_{k−1};
 ``P(W1 ⋆ x)`` once per batch. That is 3 convolutions + 3 transposed convolutions per iteration,
-the minimum of REFERENCE-CODE §10.
+the minimum (:meth:`ebl_ref.network.DCHN.flops_per_iteration`; docs/DEVIATIONS.md §6).
+Observing costs nothing when ``observe`` is None.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .backend import array_module
@@ -55,24 +62,48 @@ class Equilibrium:
     residual: float
 
 
-def initial_state(net: DCHN, x) -> list:
-    """``[x, 0, 0, 0, 0, 0]``: all free layers at zero (REFERENCE-CODE §2).
+@dataclass(frozen=True)
+class HalfStep:
+    """The record of one half-step, as :func:`relax` hands it to ``observe``: what the
+    half-step read and wrote, and all that its derivatives (:mod:`ebl_ref.vjp`) need.
 
-    ``x`` is the input in the state layout (C0, S, S, B); see :func:`channel_major`.
+    Attributes
+    ----------
+    group : the layers updated, e.g. ``(1, 3, 5)``
+    s : the state ``[x, s1, …, o]`` *before* the half-step (arrays shared, not copied)
+    s_new : the state after it (arrays shared with ``s`` outside ``group``)
+    idx : list of 5, ``idx[k]`` = int8 arg-max of ``W_k ⋆ s_{k−1}`` at ``s`` for every conv
+        the half-step reads (:func:`convs_read`), else None
+    active : dict k -> bool mask ``0 ≤ a_k ≤ 1`` (:func:`clamp_mask`) for each hidden layer
+        of ``group``, ``a_k`` the pre-activation the update read
+    beta : the nudging strength of the half-step (0 in free and clamped phases)
+    """
+
+    group: tuple
+    s: list
+    s_new: list
+    idx: list
+    active: dict
+    beta: float = 0.0
+
+
+def zero_state(net: DCHN, x) -> list:
+    """``[x, 0, 0, 0, 0, 0]``: every free layer at zero, where every free phase starts
+    (docs/DEVIATIONS.md §2: also in training).
+
+    ``x`` is the input in the state layout (C0, S, S, B) (:func:`ebl_ref.ops.channel_major`);
+    the zeros take its dtype and array module.
     """
     xp = array_module(x)
     batch = x.shape[-1]
     return [x] + [xp.zeros(net.state_shape(k, batch), dtype=x.dtype) for k in range(1, 6)]
 
 
-def channel_major(x):
-    """(B, C, H, W) images -> (C, H, W, B), the layout of every state (contiguous copy)."""
-    xp = array_module(x)
-    return xp.ascontiguousarray(x.transpose(1, 2, 3, 0))
-
-
 def groups(mode: str, clamp_output: bool = False) -> tuple:
-    """The layer groups of one iteration, e.g. ``((1, 3, 5), (2, 4))`` for ``"async"``."""
+    """The layer groups of one iteration, e.g. ``((1, 3, 5), (2, 4))`` for ``"async"``.
+
+    Raises ValueError for a mode not in :data:`SCHEDULES`.
+    """
     if mode not in SCHEDULES:
         raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(SCHEDULES)}")
     if not clamp_output:
@@ -81,13 +112,20 @@ def groups(mode: str, clamp_output: bool = False) -> tuple:
 
 
 def update_layer(k: int, a, beta: float = 0.0, y=None):
-    """Exact block minimiser of F + βC in layer k given its pre-activation ``a_k``."""
+    """The layer update (paper §3): exact block minimiser of F + βC in layer k given its
+    pre-activation ``a_k`` (hidden (C_k, H, W, B), output (B, M))."""
     if k == OUTPUT:
         if beta == 0.0:
             return a                          # o = a_5
         return (a + beta * y) / (1.0 + beta)  # argmin_o ½‖o‖² − a·o + β·½‖o − y‖²
     xp = array_module(a)
     return xp.clip(a, 0.0, 1.0)               # hard sigmoid = argmin over [0,1] of ½s² − a·s
+
+
+def clamp_mask(a):
+    """∂ clip(a, 0, 1)/∂a as a bool mask: True where 0 ≤ a ≤ 1, edges **included** (as
+    PyTorch's clamp backward, docs/DEVIATIONS.md §5; the edges matter on a measure-zero set)."""
+    return (a >= 0) & (a <= 1)
 
 
 def convs_read(group) -> list:
@@ -114,18 +152,26 @@ def drop_stale(drives: list, group) -> list:
     return drives
 
 
-def half_step(params: dict, s: list, drives: list, group: tuple, beta: float = 0.0, y=None):
-    """Update every layer of ``group`` from the current state (Jacobi within the group).
+def half_step(params: dict, s: list, drives: list, group: tuple, beta: float = 0.0, y=None,
+              observe: Callable[[HalfStep], object] | None = None):
+    """Update every layer of ``group`` from the current state ``s`` (Jacobi within the group).
 
     Returns the new ``(s, drives)``; pooled drives are computed only where missing, and those
-    whose pre layer changed are dropped.
+    whose pre layer changed are dropped. If ``observe`` is given it is called with the
+    :class:`HalfStep` record (the clamp masks are computed only then).
     """
     drives = drives_for(params, s, drives, group)
     a = {k: preactivation(params, s, drives, k) for k in group}
-    s = list(s)
+    s_new = list(s)
     for k in group:
-        s[k] = update_layer(k, a[k], beta, y)
-    return s, drop_stale(drives, group)
+        s_new[k] = update_layer(k, a[k], beta, y)
+    if observe is not None:
+        read = convs_read(group)
+        observe(HalfStep(group=tuple(group), s=list(s), s_new=s_new,
+                         idx=[drives[k][1] if k in read else None for k in range(5)],
+                         active={k: clamp_mask(a[k]) for k in group if k in HIDDEN},
+                         beta=beta))
+    return s_new, drop_stale(drives, group)
 
 
 def _change(s_new: list, s_old: list, layers) -> float:
@@ -134,8 +180,9 @@ def _change(s_new: list, s_old: list, layers) -> float:
 
 def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
           clamp_output: bool = False, mode: str = "async", tol: float | None = None,
-          drives: list | None = None) -> Equilibrium:
-    """Run the minimiser from state ``s``.
+          drives: list | None = None,
+          observe: Callable[[HalfStep], object] | None = None) -> Equilibrium:
+    """Run the minimiser from state ``s``: the one relaxation loop of the package.
 
     Parameters
     ----------
@@ -144,10 +191,17 @@ def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
     iterations : maximum number of iterations (each updates every free layer once)
     beta, y : nudging β·C(o, y) on the output (eq. 4); y is one-hot (B, M)
     clamp_output : keep ``o`` fixed and relax the hidden layers only (eqs. 2, 7)
-    mode : "async" or "sync"
+    mode : "async" or "sync" (:data:`SCHEDULES`)
     tol : stop early once an iteration changes no unit by more than ``tol`` (checks every
         iteration, a host sync on the GPU); None runs exactly ``iterations``
     drives : pooled drives valid at ``s`` (e.g. from a previous :class:`Equilibrium`)
+    observe : called after every half-step with its :class:`HalfStep` record (the tape of
+        :func:`ebl_ref.backprop.unroll`, the records of :mod:`ebl_ref.trace`)
+
+    Raises
+    ------
+    ValueError : iterations < 1, an unknown mode, β ≠ 0 without ``y``, or β ≤ −1 (F + βC is
+        then unbounded below in o)
     """
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
@@ -162,9 +216,20 @@ def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
     for t in range(1, iterations + 1):
         previous = s
         for group in schedule:
-            s, drives = half_step(params, s, drives, group, beta, y)
+            s, drives = half_step(params, s, drives, group, beta, y, observe)
         if tol is not None or t == iterations:
             residual = _change(s, previous, layers)
             if tol is not None and residual <= tol:
                 break
     return Equilibrium(s=s, drives=drives, iterations=t, residual=residual)
+
+
+def free_phase(params: dict, net: DCHN, x, iterations: int = 60, mode: str = "async",
+               tol: float | None = None) -> Equilibrium:
+    """s* = argmin_s F(θ, x, s) (eq. 1), relaxed from :func:`zero_state`.
+
+    ``x`` is the input in the state layout (C0, S, S, B); the default of 60 iterations is the
+    free phase of the paper's Table 1 runs (docs/DEVIATIONS.md §2). The prediction is
+    ``free_phase(...).s[OUTPUT]``, o* of shape (B, M).
+    """
+    return relax(params, zero_state(net, x), iterations, mode=mode, tol=tol)

@@ -1,20 +1,23 @@
 """The deep convolutional Hopfield network (DCHN) of paper §3: shapes, init, energy, gradients.
 
-Layers, indexed as in the paper, ``s[0] = x`` (clamped input) … ``s[5] = o`` (output)::
+Layers, indexed as in the paper, ``s[0] = x`` (clamped input) … ``s[OUTPUT] = o`` (output)::
 
-    s[0] = x   (C0, S,    S,    B)       input, never updated
-    s[k]       (C_k, S/2^k, S/2^k, B)    hidden, k = 1..4, hard-sigmoid: values in [0, 1]
-    s[5] = o   (B, M)                    output, linear
+    s[0] = x         (C0, S,    S,    B)       input, never updated
+    s[k]             (C_k, S/2^k, S/2^k, B)    hidden, k = 1..4 (HIDDEN), values in [0, 1]
+    s[OUTPUT] = o    (B, M)                    output (OUTPUT = 5), linear
 
 (channel-major, batch-last layout, see :mod:`ebl_ref.ops`). Parameters form a dict in the
-reference's order ``b1..b5, W1..W5``: ``W_k`` (C_k, C_{k−1}, 3, 3), ``W5`` (C4, S/16, S/16, M),
+authors' order ``b1..b5, W1..W5``: ``W_k`` (C_k, C_{k−1}, 3, 3), ``W5`` (C4, S/16, S/16, M),
 ``b_k`` (C_k,), ``b5`` (M,).
 
-Energy per example (REFERENCE-CODE §1.2), with P the 2×2 max-pool::
+Energy per example (paper §3: convolutional interactions with 3×3 kernels, padding 1 and 2×2
+max-pooling, a dense one between s4 and o; the exact form is the authors', docs/DEVIATIONS.md
+§1), with P the 2×2 max-pool::
 
     E(θ, x, s) = − Σ_k ⟨b_k, s_k⟩ − Σ_{k=1..4} ⟨s_k, P(W_k ⋆ s_{k−1})⟩ − s4ᵀ W5 o
 
-The function the minimiser actually decreases (§1.5) adds the self-energy and the box::
+The function the minimiser actually decreases adds the self-energy and the box
+(docs/DEVIATIONS.md §1)::
 
     F = E + ½ Σ_{k=1..5} ‖s_k‖² + Σ_{k=1..4} ι_[0,1](s_k)
 
@@ -74,7 +77,7 @@ class DCHN:
         return (self.channels[k], side, side, batch)
 
     def param_shapes(self) -> dict:
-        """Shapes of the ten parameters, in the reference's order b1..b5, W1..W5."""
+        """Shapes of the ten parameters, in the authors' order b1..b5, W1..W5."""
         C, side4 = self.channels, self.image_size >> 4
         shapes = {f"b{k}": (C[k],) for k in HIDDEN}
         shapes["b5"] = (self.n_classes,)
@@ -89,7 +92,7 @@ class DCHN:
         return self.channels[k - 1] * 9
 
     def flops_per_iteration(self) -> int:
-        """Minimum-work FLOPs per example of one relaxation iteration (REFERENCE-CODE §10).
+        """Minimum-work FLOPs per example of one relaxation iteration (docs/DEVIATIONS.md §6).
 
         Three forward convs (conv2..4; conv1 of the clamped input is hoisted out of the loop),
         three transposed convs and two dense products; FLOP = 2 × MAC.
@@ -102,7 +105,7 @@ class DCHN:
 
 def init_params(net: DCHN, rng: np.random.Generator, gains=(0.5,) * 5,
                 backend: Backend | None = None) -> dict:
-    """Draw parameters as the reference does (REFERENCE-CODE §2).
+    """Draw parameters as the authors' code does (docs/DEVIATIONS.md §3).
 
     ``W_k ~ U(±g_k/√fan_in_k)`` and ``b_k ~ U(±0.5/√fan_in_k)`` (the bias scale ignores the
     gains), drawn on the host from ``rng`` in the order b1..b5, W1..W5, in float64, then cast
@@ -148,7 +151,7 @@ def _bias(b):
 
 
 def preactivation(params: dict, s: list, drives: list, k: int):
-    """``a_k = −∂E/∂s_k`` (REFERENCE-CODE §1.3), using pooled drives valid at ``s``.
+    """``a_k = −∂E/∂s_k`` (paper §3; docs/DEVIATIONS.md §1), using pooled drives valid at ``s``.
 
     ::
 
@@ -160,7 +163,7 @@ def preactivation(params: dict, s: list, drives: list, k: int):
         return params["b5"] + dense(s[4], params["W5"])  # (B, M)
     a = _bias(params[f"b{k}"]) + drives[k][0]
     if k == 4:
-        return a + dense_transpose(s[5], params["W5"])
+        return a + dense_transpose(s[OUTPUT], params["W5"])
     _, idx = drives[k + 1]  # arg-max of W_{k+1} ⋆ s_k: routes s_{k+1} back through the pool
     return a + conv2d_transpose(unpool2x2(s[k + 1], idx), params[f"W{k + 1}"], s[k].shape)
 
@@ -173,7 +176,7 @@ def _per_example(t):
 
 
 def energy(params: dict, s: list, drives: list | None = None):
-    """E(θ, x, s) per example, shape (B,) (REFERENCE-CODE §1.2; no self-energy)."""
+    """E(θ, x, s) per example, shape (B,) (paper §3, the energy above; no self-energy)."""
     drives = all_drives(params, s, drives)
     o = s[OUTPUT]
     e = -(params["b5"] * o).sum(axis=1) - (dense(s[4], params["W5"]) * o).sum(axis=1)
@@ -208,14 +211,16 @@ def one_hot(labels, n_classes: int, like):
 
 
 def cost(o, y):
-    """C(o, y) = ½ ‖o − y‖² per example, shape (B,) (REFERENCE-CODE §5)."""
+    """C(o, y) = ½ ‖o − y‖² per example, shape (B,): the cost of paper §2.2 (eq. 4), the
+    squared error (docs/DEVIATIONS.md §4)."""
     return ((o - y) ** 2).sum(axis=1) / 2
 
 
 # --------------------------------------------------------------------------- ∂E/∂θ
 
 def param_grads(params: dict, s: list, drives: list | None = None) -> dict:
-    """∂E/∂θ at state ``s``, averaged over the batch (REFERENCE-CODE §1.3).
+    """∂E/∂θ at state ``s``, averaged over the batch: the term every rule of paper §2 contrasts
+    (eqs. 3, 5, 6, 8, 9; docs/DEVIATIONS.md §4).
 
     ::
 

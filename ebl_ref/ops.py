@@ -5,7 +5,9 @@ height, width, batch. With that layout a convolution is one GEMM, ``(C_out, C_in
 (C_in·kh·kw, H·W·B)``, whose result already *is* the ``(C_out, H, W, B)`` output: no transposes
 on the hot path (PyTorch's ``(B, C, H, W)`` would need one after every GEMM). Batch-last also
 makes the innermost contiguous run of every shifted or pooled slice ``W·B`` long instead of
-``W``, which makes im2col, col2im and pooling 2–4× faster on small feature maps.
+``W``, which makes im2col, col2im and pooling 2–4× faster on small feature maps. Conventional
+``(B, C, H, W)`` images enter the layout once, by :func:`channel_major`, and leave it (e.g. for
+a trace file) by :func:`batch_first`.
 
 Convolution is PyTorch's ``conv2d`` semantics (cross-correlation, stride 1, zero padding
 ``pad``, no bias). im2col is a loop over the ``kh × kw`` kernel offsets assigning strided slices,
@@ -19,6 +21,24 @@ checks every adjoint identity ⟨A x, y⟩ = ⟨x, Aᵀ y⟩.
 from __future__ import annotations
 
 from .backend import array_module
+
+# --------------------------------------------------------------------------- layout
+
+
+def channel_major(x):
+    """``(B, C, H, W)`` -> ``(C, H, W, B)``: conventional images to the layout of every state.
+
+    Returns a contiguous copy (NumPy or CuPy, like ``x``); :func:`batch_first` inverts it.
+    """
+    xp = array_module(x)
+    return xp.ascontiguousarray(x.transpose(1, 2, 3, 0))  # (B, C, H, W) -> (C, H, W, B)
+
+
+def batch_first(x):
+    """``(C, H, W, B)`` -> ``(B, C, H, W)``: the inverse of :func:`channel_major` (a copy)."""
+    xp = array_module(x)
+    return xp.ascontiguousarray(x.transpose(3, 0, 1, 2))  # (C, H, W, B) -> (B, C, H, W)
+
 
 # --------------------------------------------------------------------------- convolution
 
@@ -141,7 +161,7 @@ def conv2d_weight_grad(x, g, kernel_shape, pad: int = 1):
 
 # --------------------------------------------------------------------------- 2×2 max-pooling
 
-# Window positions in row-major order; the reference's tie rule (PyTorch's max_pool2d with
+# Window positions in row-major order; the authors' tie rule (PyTorch's max_pool2d with
 # indices) keeps the FIRST maximum in this order: (0,0) > (0,1) > (1,0) > (1,1).
 WINDOW = ((0, 0), (0, 1), (1, 0), (1, 1))
 
@@ -165,7 +185,7 @@ def maxpool2x2(z):
     -------
     p : array (C, H/2, W/2, B), the window maxima
     idx : int8 array (C, H/2, W/2, B), position of the maximum in :data:`WINDOW` order;
-        on ties the first position wins, as in the reference.
+        on ties the first position wins, as in PyTorch (docs/DEVIATIONS.md §1).
     """
     zw = _windows(z)  # (C, H/2, 2, W/2, 2, B)
     return pool_window(zw[:, :, 0, :, 0], zw[:, :, 0, :, 1],   # top row of each window

@@ -1,4 +1,5 @@
-"""The seven energy-based learning rules of paper §2, over one contrast helper.
+"""Paper §2: the seven energy-based learning rules over one contrast helper, and the functions
+of §2.4 (Theorems 1–3) that they descend.
 
 **Sign convention.** Every rule returns ``g``, an estimate of **+∂L/∂θ** (batch mean), for the
 optimiser to *subtract*: the paper's update is ``Δθ = −η g``. E.g. eq. (5),
@@ -19,29 +20,26 @@ n-cpl     s_−β^CpL, s_0            (8), β < 0 written as −β
 c-cpl     s_−β^CpL, s_β^CpL        (9)
 ========  =======================  ==========================
 
+**Energy minima are minima of F.** The relaxation minimises F = E + ½Σ‖s_k‖² + box
+(:func:`ebl_ref.network.total_energy`), so "argmin E" in eqs. (1), (2), (4), (7) and "min" in
+the surrogate functions are of F. ∂F/∂θ = ∂E/∂θ, so the rules are unchanged.
+
 **The β = 0 state** (``zero_term``). In eqs. (3), (5), (8) it is the free equilibrium s*. A
 relaxation of finitely many iterations never quite reaches it, and the second phase keeps
 relaxing from s*: contrasting s_β with s* then adds that drift, divided by β, to the estimate.
-The reference code (REFERENCE-CODE §4.2–4.3) therefore re-relaxes the β = 0 state for the same
-number of iterations as the other phase — the EP phase at β = 0, or for CL/CpL the hidden
-layers with the output clamped at o* — so that the drift cancels, as it does in the centred
-rules. That is our default, ``zero_term="relaxed"``; ``"free"`` uses s* itself, the paper's
-literal equations. At a converged s* the two agree. Measured with the quick preset on 10,000
-MNIST images, P-EP with ``"free"`` stays at ≈ 90% error; see README "Measured".
-
-Other deviations from the reference code:
-
-* the free phase starts from zero for every batch (the reference warm-starts training from
-  the previous, unrelated batch's second-phase state);
-* the EP output update is the exact block minimiser (see :mod:`ebl_ref.minimize`).
+By default (``zero_term="relaxed"``, as the authors' code does, docs/DEVIATIONS.md §2) the
+β = 0 state is re-relaxed for as many iterations as the other phase — the EP phase at β = 0,
+or for CL/CpL the hidden layers with the output clamped at o* — so that the drift cancels, as
+it does in the centred rules. ``"free"`` uses s* itself, the paper's literal equations. At a
+converged s* the two agree. Measured with the quick preset on 10,000 MNIST images, P-EP with
+``"free"`` stays at ≈ 90% error; see README "Measured".
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .backprop import rbp, tbp
-from .minimize import Equilibrium, initial_state, relax
-from .network import OUTPUT, param_grads
+from .minimize import Equilibrium, relax
+from .network import OUTPUT, cost, param_grads, total_energy
 
 ZERO_TERMS = ("relaxed", "free")
 
@@ -50,15 +48,19 @@ ZERO_TERMS = ("relaxed", "free")
 class Phases:
     """What a rule needs: parameters, target, free equilibrium and the second-phase settings.
 
+    The second phases are relaxed on first use and remembered (a Phases is one batch's
+    bookkeeping): P-EP, N-EP and C-EP at one β share the two nudged relaxations.
+
     Attributes
     ----------
     params : parameter dict
     y : one-hot targets (B, M)
-    free : the free equilibrium s* (eq. 1)
-    iterations : iterations of each second phase
+    free : the free equilibrium s* (eq. 1, :func:`ebl_ref.minimize.free_phase`)
+    iterations : iterations of each second phase (the Table 1 runs: 15, docs/DEVIATIONS.md §2)
     mode : "async" or "sync"
     tol : optional early stop of each second phase (see :func:`ebl_ref.minimize.relax`)
-    zero_term : "relaxed" or "free", the β = 0 state (see the module docstring)
+    zero_term : "relaxed" or "free", the β = 0 state (see the module docstring); any other
+        value raises ValueError
     """
 
     params: dict
@@ -68,28 +70,37 @@ class Phases:
     mode: str = "async"
     tol: float | None = None
     zero_term: str = "relaxed"
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.zero_term not in ZERO_TERMS:
             raise ValueError(f"unknown zero_term {self.zero_term!r}: choose one of "
                              f"{', '.join(ZERO_TERMS)}")
 
+    def _remember(self, key, compute) -> Equilibrium:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
     def nudged(self, beta: float) -> Equilibrium:
-        """s_β^EP = argmin (E + βC), relaxed from s* (eq. 4)."""
-        return relax(self.params, self.free.s, self.iterations, beta=beta, y=self.y,
-                     mode=self.mode, tol=self.tol, drives=self.free.drives)
+        """s_β^EP = argmin (F + βC), relaxed from s* (eq. 4); remembered per β."""
+        return self._remember(("ep", beta), lambda: relax(
+            self.params, self.free.s, self.iterations, beta=beta, y=self.y, mode=self.mode,
+            tol=self.tol, drives=self.free.drives))
 
     def clamped(self, o) -> Equilibrium:
-        """h = argmin_h E(θ, x, h, o) with the output clamped to ``o``, relaxed from h* (eq. 2)."""
+        """h = argmin_h F(θ, x, h, o) with the output clamped to ``o`` (B, M), relaxed from h*
+        (eq. 2 with ``o = y``); not remembered."""
         s = list(self.free.s)
         s[OUTPUT] = o
         return relax(self.params, s, self.iterations, clamp_output=True, mode=self.mode,
                      tol=self.tol, drives=self.free.drives)
 
     def coupled(self, beta: float) -> Equilibrium:
-        """s_β^CpL: output clamped to o_β = (1 − β) o* + β y (eq. 7)."""
+        """s_β^CpL: output clamped to o_β = (1 − β) o* + β y (eq. 7); remembered per β."""
         o_star = self.free.s[OUTPUT]
-        return self.clamped((1.0 - beta) * o_star + beta * self.y)
+        return self._remember(("cpl", beta),
+                              lambda: self.clamped((1.0 - beta) * o_star + beta * self.y))
 
     def nudged_zero(self) -> Equilibrium:
         """The β = 0 state of the EP rules: s*, or s* relaxed further at β = 0."""
@@ -99,50 +110,53 @@ class Phases:
         """The β = 0 state of CL/CpL: s*, or h relaxed further with the output clamped at o*."""
         return self.free if self.zero_term == "free" else self.coupled(0.0)
 
-    def dE_dtheta(self, eq: Equilibrium) -> dict:
-        """∂E/∂θ at an equilibrium (batch mean), reusing its cached pooled drives."""
-        return param_grads(self.params, eq.s, eq.drives)
 
-
-def contrast(ph: Phases, eq_a: Equilibrium, beta_a: float, eq_b: Equilibrium, beta_b: float):
-    """``(∂E/∂θ(s_b) − ∂E/∂θ(s_a)) / (β_b − β_a)``: the shared form of eqs. (3)–(9)."""
-    g_a, g_b = ph.dE_dtheta(eq_a), ph.dE_dtheta(eq_b)
+def contrast(params: dict, eq_a: Equilibrium, beta_a: float, eq_b: Equilibrium,
+             beta_b: float) -> dict:
+    """``(∂E/∂θ(s_b) − ∂E/∂θ(s_a)) / (β_b − β_a)``: the shared form of eqs. (3), (5), (6), (8),
+    (9), as a dict name -> array shaped like ``params``. ∂E/∂θ is the batch mean
+    (:func:`ebl_ref.network.param_grads`), reusing each equilibrium's cached pooled drives."""
+    g_a = param_grads(params, eq_a.s, eq_a.drives)
+    g_b = param_grads(params, eq_b.s, eq_b.drives)
     return {name: (g_b[name] - g_a[name]) / (beta_b - beta_a) for name in g_a}
+
+
+# --------------------------------------------------------------------------- the rules
 
 
 def cl(ph: Phases, beta: float = 1.0) -> dict:
     """CL, eq. (3): Δθ = η (∂E/∂θ(h*, o*) − ∂E/∂θ(h_cl, y)). ``beta`` is ignored."""
-    return contrast(ph, ph.coupled_zero(), 0.0, ph.clamped(ph.y), 1.0)
+    return contrast(ph.params, ph.coupled_zero(), 0.0, ph.clamped(ph.y), 1.0)
 
 
 def p_ep(ph: Phases, beta: float) -> dict:
     """P-EP, eq. (5) with β > 0: Δθ = η/β (∂E/∂θ(s*) − ∂E/∂θ(s_β))."""
-    return contrast(ph, ph.nudged_zero(), 0.0, ph.nudged(beta), beta)
+    return contrast(ph.params, ph.nudged_zero(), 0.0, ph.nudged(beta), beta)
 
 
 def n_ep(ph: Phases, beta: float) -> dict:
     """N-EP, eq. (5) with −β < 0: Δθ = η/β (∂E/∂θ(s_−β) − ∂E/∂θ(s*))."""
-    return contrast(ph, ph.nudged(-beta), -beta, ph.nudged_zero(), 0.0)
+    return contrast(ph.params, ph.nudged(-beta), -beta, ph.nudged_zero(), 0.0)
 
 
 def c_ep(ph: Phases, beta: float) -> dict:
     """C-EP, eq. (6): Δθ = η/(2β) (∂E/∂θ(s_−β) − ∂E/∂θ(s_β))."""
-    return contrast(ph, ph.nudged(-beta), -beta, ph.nudged(beta), beta)
+    return contrast(ph.params, ph.nudged(-beta), -beta, ph.nudged(beta), beta)
 
 
 def p_cpl(ph: Phases, beta: float) -> dict:
     """P-CpL, eq. (8) with β > 0: Δθ = η/β (∂E/∂θ(s*) − ∂E/∂θ(h_β, o_β))."""
-    return contrast(ph, ph.coupled_zero(), 0.0, ph.coupled(beta), beta)
+    return contrast(ph.params, ph.coupled_zero(), 0.0, ph.coupled(beta), beta)
 
 
 def n_cpl(ph: Phases, beta: float) -> dict:
     """N-CpL, eq. (8) with −β < 0: Δθ = η/β (∂E/∂θ(h_−β, o_−β) − ∂E/∂θ(s*))."""
-    return contrast(ph, ph.coupled(-beta), -beta, ph.coupled_zero(), 0.0)
+    return contrast(ph.params, ph.coupled(-beta), -beta, ph.coupled_zero(), 0.0)
 
 
 def c_cpl(ph: Phases, beta: float) -> dict:
     """C-CpL, eq. (9): Δθ = η/(2β) (∂E/∂θ(h_−β, o_−β) − ∂E/∂θ(h_β, o_β))."""
-    return contrast(ph, ph.coupled(-beta), -beta, ph.coupled(beta), beta)
+    return contrast(ph.params, ph.coupled(-beta), -beta, ph.coupled(beta), beta)
 
 
 RULES = {
@@ -156,47 +170,43 @@ RULES = {
 }
 
 
-# The baselines of Table 1 (:mod:`ebl_ref.backprop`), same signature: ``fn(ph, beta) -> grads``
-# (beta ignored). backprop.py never imports this module.
-BASELINES = {"tbp": tbp, "rbp": rbp}
-ALGORITHMS = {**RULES, **BASELINES}
+# --------------------------------------------------------------------------- §2.4, Theorems 1–3
+# Per example, shape (B,). Each is evaluated at the states its rule contrasts, so that the
+# rule's g is its gradient (batch mean) to the accuracy of the relaxations.
 
 
-def get_rule(name: str):
-    """The rule (or baseline) function for ``name``; a clear error listing the choices otherwise."""
-    try:
-        return ALGORITHMS[name]
-    except KeyError:
-        raise ValueError(f"unknown rule {name!r}: choose one of {', '.join(ALGORITHMS)}") from None
+def true_loss(ph: Phases):
+    """C(o(θ, x), y) = ½‖o* − y‖², the cost at the free equilibrium's output: the middle of
+    eq. (11), what eqs. (12)–(13) approximate, and what TBP and RBP descend."""
+    return cost(ph.free.s[OUTPUT], ph.y)
 
 
-def free_phase(params: dict, net, x, iterations: int = 60, mode: str = "async",
-               tol: float | None = None) -> Equilibrium:
-    """s* = argmin_s F(θ, x, s) (eq. 1), relaxed from zero; x in the state layout (C0, S, S, B)."""
-    return relax(params, initial_state(net, x), iterations, mode=mode, tol=tol)
+def contrastive_function(ph: Phases):
+    """J(θ, x, y) = F(θ, x, h_cl, y) − F(θ, x, h*, o*), eq. (10): CL (eq. 3) is its gradient
+    (Theorem 1). The second state is CL's β = 0 state (:meth:`Phases.coupled_zero`)."""
+    return (total_energy(ph.params, ph.clamped(ph.y).s)
+            - total_energy(ph.params, ph.coupled_zero().s))
 
 
-def estimate_gradient(rule: str, params: dict, net, x, y, *, beta: float = 0.25,
-                      free_iters: int = 60, train_iters: int = 15, mode: str = "async",
-                      free: Equilibrium | None = None, zero_term: str = "relaxed"):
-    """Relax freely, then apply ``rule`` by name.
+def _min_nudged(ph: Phases, beta: float):
+    """min_s [F + βC] at the relaxed state: F(s_β) + β C(o_β, y), with s_0 the β = 0 state."""
+    eq = ph.nudged(beta) if beta else ph.nudged_zero()
+    return total_energy(ph.params, eq.s, eq.drives) + beta * cost(eq.s[OUTPUT], ph.y)
 
-    Parameters
-    ----------
-    rule : a key of :data:`ALGORITHMS` (the seven rules, ``tbp`` or ``rbp``)
-    x : input in the state layout (C0, S, S, B); y : one-hot targets (B, M)
-    beta : the nudging strength β > 0 (the rule chooses its sign); CL ignores it
-    free : a free equilibrium to reuse instead of relaxing again
-    zero_term : the β = 0 state, "relaxed" (reference code) or "free" (s* itself)
 
-    Returns
-    -------
-    grads : dict name -> array, the estimate of +∂L/∂θ (apply as θ ← θ − η·grads)
-    free : the free equilibrium (its output o* is the prediction)
-    """
-    fn = get_rule(rule)
+def surrogate_loss(ph: Phases, beta: float):
+    """L_β(θ, x, y) = (min_s [F + βC] − min_s F) / β, β ≠ 0: P-EP (β > 0) and N-EP (β < 0) are
+    its gradient (Theorem 2); L_β ≤ C(o*, y) ≤ L_−β for β > 0 (eq. 11) and
+    L_β = C(o*, y) + O(β) (eq. 12). Raises ValueError for β = 0."""
+    if beta == 0:
+        raise ValueError("surrogate_loss needs beta != 0 (L_0 is the limit C(o*, y))")
+    return (_min_nudged(ph, beta) - _min_nudged(ph, 0.0)) / beta
+
+
+def centred_surrogate_loss(ph: Phases, beta: float):
+    """L_{−β,+β}(θ, x, y) = (min_s [F + βC] − min_s [F − βC]) / (2β), β > 0: C-EP (eq. 6) is
+    its gradient and L_{−β,+β} = C(o*, y) + O(β²) (Theorem 3, eq. 13). Raises ValueError for
+    β ≤ 0."""
     if not beta > 0:
-        raise ValueError(f"beta must be > 0 (the rule picks the sign), got {beta}")
-    if free is None:
-        free = free_phase(params, net, x, free_iters, mode)
-    return fn(Phases(params, y, free, train_iters, mode, zero_term=zero_term), beta), free
+        raise ValueError(f"centred_surrogate_loss needs beta > 0, got {beta}")
+    return (_min_nudged(ph, beta) - _min_nudged(ph, -beta)) / (2 * beta)

@@ -1,11 +1,11 @@
 """Golden reference traces for ports: ``python -m ebl_ref.trace --out DIR``.
 
-Writes one small, fully specified C-EP training step in float64 — parameters, input, target,
+Writes one small, fully specified C-EP training update in float64 — parameters, input, target,
 the state after **every half-step** of the free phase and of both nudged phases, F (+βC) after
 each half-step, ∂E/∂θ at the three equilibria, the C-EP gradient and the parameters after one
 SGD step — as ``trace.npz`` (``allow_pickle=False``) with ``manifest.json`` (settings, shapes,
 sha256 of every array). A port (another language, a simulator of an analog chip) reproduces
-the same numbers step by step; see ``docs/PORTING.md``.
+the same numbers half-step by half-step; see ``docs/PORTING.md``.
 
 Arrays are stored in the conventional **(B, C, H, W)** layout (not the library's internal
 batch-last one) and named ``free/03/s2`` = layer s2 after half-step 3 of the free phase
@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .minimize import Equilibrium, channel_major, groups, half_step, initial_state
-from .network import DCHN, cost, init_params, one_hot, param_grads, total_energy
+from .minimize import relax, zero_state
+from .network import DCHN, OUTPUT, cost, init_params, one_hot, param_grads, total_energy
+from .ops import batch_first, channel_major
 from .optim import sgd_step
-from .rules import Phases, contrast
+from .rules import contrast
 
 SETTINGS = {"in_channels": 1, "widths": [2, 3, 4, 4], "n_classes": 3, "image_size": 16,
             "batch": 2, "seed": 0, "gains": [1.0] * 5, "beta": 0.25, "free_iters": 10,
@@ -34,21 +36,23 @@ SETTINGS = {"in_channels": 1, "widths": [2, 3, 4, 4], "n_classes": 3, "image_siz
 
 def _conventional(a):
     """Internal (C, H, W, B) -> (B, C, H, W); the output (B, M) is left as it is."""
-    return np.ascontiguousarray(np.moveaxis(a, -1, 0)) if a.ndim == 4 else np.array(a)
+    return batch_first(a) if a.ndim == 4 else np.array(a)
 
 
-def _relax_recorded(params, s, iterations, beta, y, prefix, out):
-    """The minimiser's loop written out, recording every half-step (same calls as relax)."""
-    drives, t = [None] * 5, 0
-    for _ in range(iterations):
-        for group in groups("async"):
-            s, drives = half_step(params, s, drives, group, beta, y)
-            t += 1
-            for k in range(1, 6):
-                out[f"{prefix}/{t:02d}/s{k}" if k < 5 else f"{prefix}/{t:02d}/o"] = (
-                    _conventional(s[k]))
-            out[f"{prefix}/{t:02d}/F_plus_betaC"] = total_energy(params, s) + beta * cost(s[5], y)
-    return s, drives
+def _recorder(params, beta, y, prefix, out):
+    """An ``observe`` for :func:`~ebl_ref.minimize.relax` that writes the state after every
+    half-step and F + βC into ``out`` under ``prefix/NN/`` (NN = 01, 02, …)."""
+    count = itertools.count(1)
+
+    def record(rec):
+        t = next(count)
+        for k in range(1, 6):
+            out[f"{prefix}/{t:02d}/s{k}" if k < OUTPUT else f"{prefix}/{t:02d}/o"] = (
+                _conventional(rec.s_new[k]))
+        out[f"{prefix}/{t:02d}/F_plus_betaC"] = (total_energy(params, rec.s_new)
+                                                 + beta * cost(rec.s_new[OUTPUT], y))
+
+    return record
 
 
 def make_trace(settings: dict = SETTINGS) -> dict:
@@ -66,17 +70,16 @@ def make_trace(settings: dict = SETTINGS) -> dict:
     out.update({"x": images, "labels": labels.astype(np.float64), "y": y})
 
     beta = st["beta"]
-    s_free, _ = _relax_recorded(params, initial_state(net, x), st["free_iters"], 0.0, y,
-                                "free", out)
-    states = {0.0: s_free}
-    for b, name in ((beta, "nudged_plus"), (-beta, "nudged_minus")):
-        states[b], _ = _relax_recorded(params, s_free, st["train_iters"], b, y, name, out)
+    eq = {0.0: relax(params, zero_state(net, x), st["free_iters"], mode=st["mode"],
+                     observe=_recorder(params, 0.0, y, "free", out))}              # eq. (1)
+    for b, name in ((beta, "nudged_plus"), (-beta, "nudged_minus")):                 # eq. (4)
+        eq[b] = relax(params, eq[0.0].s, st["train_iters"], beta=b, y=y, mode=st["mode"],
+                      observe=_recorder(params, b, y, name, out))
     for b, name in ((0.0, "free"), (beta, "nudged_plus"), (-beta, "nudged_minus")):
         out.update({f"dE_dtheta/{name}/{k}": v
-                    for k, v in param_grads(params, states[b]).items()})
+                    for k, v in param_grads(params, eq[b].s, eq[b].drives).items()})
 
-    eq = {b: Equilibrium(s, [None] * 5, 0, float("nan")) for b, s in states.items()}
-    grads = contrast(Phases(params, y, eq[0.0]), eq[-beta], -beta, eq[beta], beta)  # eq. (6)
+    grads = contrast(params, eq[-beta], -beta, eq[beta], beta)  # C-EP, eq. (6)
     out.update({f"grad_c_ep/{k}": v for k, v in grads.items()})
     new_params, _ = sgd_step(params, grads, None, st["lr"], st["momentum"], st["weight_decay"])
     out.update({f"param_after_step/{k}": v for k, v in new_params.items()})

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .algorithms import estimate_gradient
 from .backend import Backend, to_host
+from .minimize import free_phase
 from .network import DCHN, cost, energy, init_params, one_hot
 from .optim import cosine_lr, sgd_step
-from .rules import estimate_gradient, free_phase
 
 
 class NonFiniteError(RuntimeError):

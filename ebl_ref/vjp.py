@@ -1,8 +1,8 @@
-"""Reverse mode (and forward linearisation) of one minimiser step, written by hand from the ops.
+"""Reverse mode (and forward linearisation) of one half-step, written by hand from the ops.
 
-One step (REFERENCE-CODE §3.1) updates the layers of a group G from the state ``s`` before it —
-an asynchronous half-step (G = {1, 3, 5} or {2, 4}) or the synchronous step (G = {1, …, 5}),
-free phase (β = 0)::
+A half-step (:func:`ebl_ref.minimize.half_step`) updates the layers of a group G from the state
+``s`` before it — an asynchronous half-step (G = {1, 3, 5} or {2, 4}) or the synchronous one
+(G = {1, …, 5}), free phase (β = 0)::
 
     s_k' = clip(a_k(θ, s), 0, 1)    hidden k ∈ G         (hard sigmoid)
     o'   = a_5(θ, s)                                      (linear output, no clamp)
@@ -13,13 +13,15 @@ free phase (β = 0)::
     a_5 = b_5 + W5ᵀ s_4
 
 with every ``a_k`` of the group computed from ``s`` (Jacobi within the group) and
-``idx_k = argmax of W_k ⋆ s_{k−1}`` over each 2×2 window.
+``idx_k = argmax of W_k ⋆ s_{k−1}`` over each 2×2 window. The derivatives are taken at a
+:class:`~ebl_ref.minimize.HalfStep` record, which the relaxation loop itself writes when
+observed (:func:`ebl_ref.minimize.relax`): the map differentiated is the one the minimiser ran.
 
 Derivatives, the arg-max held fixed (it is discrete: no gradient flows through it; a pooled
 value's gradient goes to its arg-max position, as PyTorch differentiates ``max_pool2d``):
 
-* **clamp**: ∂s_k'/∂a_k = 1 where 0 ≤ a_k ≤ 1 **inclusive** (PyTorch's clamp backward), else 0.
-  The choice at the two edges matters only on a measure-zero set.
+* **clamp**: ∂s_k'/∂a_k = 1 where 0 ≤ a_k ≤ 1 **inclusive** (the record's
+  :func:`~ebl_ref.minimize.clamp_mask`), else 0.
 * **pooled conv** ``P(W_k ⋆ s_{k−1}) = gather(W_k ⋆ s_{k−1}; idx_k)``: the cotangent ``g`` of
   ``a_k`` goes to ``U(g; idx_k)`` on the conv output, then ``W_k ⋆ᵀ`` to s_{k−1} and the
   weight gradient to W_k.
@@ -35,11 +37,9 @@ stands for zero (and skips the work).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .backend import array_module
-from .minimize import convs_read, drives_for, drop_stale, update_layer
-from .network import HIDDEN, OUTPUT, preactivation
+from .minimize import HalfStep
+from .network import OUTPUT
 from .ops import (
     conv2d,
     conv2d_transpose,
@@ -52,48 +52,11 @@ from .ops import (
 )
 
 
-@dataclass(frozen=True)
-class StepRecord:
-    """What the reverse (and forward-tangent) pass of one step needs.
-
-    Attributes
-    ----------
-    group : the layers the step updated
-    s : the state ``[x, s1, s2, s3, s4, o]`` *before* the step (arrays shared, not copied)
-    idx : list of 5, ``idx[k]`` = int8 arg-max of ``W_k ⋆ s_{k−1}`` at ``s`` for every conv the
-        step reads (:func:`ebl_ref.minimize.convs_read`), else None
-    active : dict k -> bool mask ``0 ≤ a_k ≤ 1`` for each hidden layer of the group
-    """
-
-    group: tuple
-    s: list
-    idx: list
-    active: dict
-
-
-def step(params: dict, s: list, drives: list, group) -> tuple:
-    """One step of ``group`` from state ``s`` (β = 0), recording what its derivatives need.
-
-    Computes the same numbers as :func:`ebl_ref.minimize.half_step` (same ops, same order) and
-    keeps the pooled-drive cache discipline: drives are computed where missing and dropped when
-    their pre layer changes.
-
-    Returns
-    -------
-    s_new : list, the state after the step
-    drives : list, pooled drives valid at ``s_new`` (or None)
-    record : :class:`StepRecord`
-    """
-    drives = drives_for(params, s, drives, group)
-    read = convs_read(group)
-    a = {k: preactivation(params, s, drives, k) for k in group}
-    idx = [drives[k][1] if k in read else None for k in range(5)]
-    s_new, active = list(s), {}
-    for k in group:
-        s_new[k] = update_layer(k, a[k])
-        if k in HIDDEN:
-            active[k] = (a[k] >= 0) & (a[k] <= 1)  # inclusive edges, as torch.clamp backward
-    return s_new, drop_stale(drives, group), StepRecord(tuple(group), list(s), idx, active)
+def _free(rec: HalfStep) -> None:
+    """Refuse a record whose output update was nudged: its derivative is not the one above."""
+    if rec.beta != 0.0 and OUTPUT in rec.group:
+        raise ValueError(f"the derivatives are of a free half-step (beta = 0); this record "
+                         f"updated the output nudged with beta = {rec.beta}")
 
 
 # --------------------------------------------------------------------------- reverse mode
@@ -109,7 +72,7 @@ def zero_grads(params: dict) -> dict:
     return {name: xp.zeros_like(p) for name, p in params.items()}
 
 
-def preactivation_vjp(params: dict, rec: StepRecord, k: int, g, lam, grads):
+def preactivation_vjp(params: dict, rec: HalfStep, k: int, g, lam, grads):
     """Add ``(∂a_k/∂s)ᵀ g`` into the list ``lam`` and ``(∂a_k/∂θ)ᵀ g`` into the dict
     ``grads``, each skipped when None; ``g`` has a_k's shape ((C_k, H, W, B), or (B, M))."""
     s, idx = rec.s, rec.idx
@@ -141,21 +104,24 @@ def preactivation_vjp(params: dict, rec: StepRecord, k: int, g, lam, grads):
         grads[f"W{k + 1}"] += conv2d_weight_grad(g, unpool2x2(s[k + 1], idx[k + 1]), w_up.shape)
 
 
-def step_vjp(params: dict, rec: StepRecord, lam_new: list, grads: dict | None = None,
-             states: bool = True):
-    """Vector–Jacobian product of one step.
+def half_step_vjp(params: dict, rec: HalfStep, lam_new: list, grads: dict | None = None,
+                  states: bool = True):
+    """Vector–Jacobian product of one free half-step.
 
     Parameters
     ----------
-    rec : the step's :class:`StepRecord`
-    lam_new : list of 6 cotangents of the state after the step (None = zero)
+    rec : the half-step's :class:`~ebl_ref.minimize.HalfStep` record (β = 0)
+    lam_new : list of 6 cotangents of the state after the half-step (None = zero)
     grads : dict accumulating ``(∂s'/∂θ)ᵀ λ'`` in place, or None to skip the parameters
     states : compute the state cotangent (False: parameters only, returns None)
 
     Returns
     -------
     lam : list of 6, ``(∂s'/∂s)ᵀ λ'``; ``lam[0]`` (the clamped input) is always None.
+
+    Raises ValueError for a nudged record (β ≠ 0).
     """
+    _free(rec)
     lam = None
     if states:
         lam = [None if j in rec.group else lam_new[j] for j in range(6)]
@@ -171,7 +137,7 @@ def step_vjp(params: dict, rec: StepRecord, lam_new: list, grads: dict | None = 
 # --------------------------------------------------------------------------- forward mode
 
 
-def preactivation_jvp(params: dict, rec: StepRecord, k: int, v: list, dtheta: dict):
+def preactivation_jvp(params: dict, rec: HalfStep, k: int, v: list, dtheta: dict):
     """``ȧ_k = ∂a_k/∂s · v + ∂a_k/∂θ · dθ`` (arg-max fixed); ``v`` entries may be None."""
     s, idx = rec.s, rec.idx
     if k == OUTPUT:
@@ -191,12 +157,14 @@ def preactivation_jvp(params: dict, rec: StepRecord, k: int, v: list, dtheta: di
     return da
 
 
-def step_jvp(params: dict, rec: StepRecord, v: list, dtheta: dict) -> list:
-    """Forward linearisation of one step: ``ṡ' = ∂s'/∂s · v + ∂s'/∂θ · dθ``.
+def half_step_jvp(params: dict, rec: HalfStep, v: list, dtheta: dict) -> list:
+    """Forward linearisation of one free half-step: ``ṡ' = ∂s'/∂s · v + ∂s'/∂θ · dθ``.
 
     ``v`` is a list of 6 state tangents (None = zero; ``v[0]`` is ignored, the input is
     clamped); ``dtheta`` a full parameter tangent. Returns the 6 tangents of the new state.
+    Raises ValueError for a nudged record (β ≠ 0).
     """
+    _free(rec)
     out = [None] + [v[j] for j in range(1, 6)]
     for k in rec.group:
         da = preactivation_jvp(params, rec, k, v, dtheta)

@@ -1,39 +1,27 @@
-"""TBP and RBP against independent oracles: the step's JVP against finite differences of the
-step map, each VJP against that JVP (⟨J v, w⟩ = ⟨v, Jᵀ w⟩), TBP against finite differences of
-the unrolled map, RBP against the implicit-function gradient solved directly, the EP rules
-approaching RBP as β → 0 with the orders of Theorems 2–3, the memory of TBP's tape."""
+"""TBP and RBP against independent oracles: the half-step's JVP against finite differences of
+the half-step map, each VJP against that JVP (⟨J v, w⟩ = ⟨v, Jᵀ w⟩), TBP against finite
+differences of the unrolled map, RBP against the implicit-function gradient solved directly,
+the EP rules approaching RBP as β → 0 with the orders of Theorems 2–3, the memory of TBP's
+tape, the refusal of a nudged record."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from helpers import (CONVERGED, TINY, fd_true_loss, random_state, smooth_converged_phases,
-                     tiny_problem)
+from helpers import (CONVERGED, TINY, fd_true_loss, random_state, record,
+                     smooth_converged_phases, tiny_problem)
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ebl_ref.backprop import (
-    loss_cotangent,
-    rbp,
-    rbp_gradient,
-    tape_nbytes,
-    tbp,
-    tbp_gradient,
-    unroll,
-)
-from ebl_ref.minimize import groups, half_step
-from ebl_ref.network import HIDDEN, cost
+from ebl_ref.algorithms import tbp
+from ebl_ref.backprop import loss_cotangent, rbp_gradient, tape_nbytes, tbp_gradient, unroll
+from ebl_ref.minimize import free_phase, groups
+from ebl_ref.network import HIDDEN, OUTPUT, cost
 from ebl_ref.ops import gather2x2, unpool2x2
-from ebl_ref.rules import (
-    ALGORITHMS,
-    BASELINES,
-    RULES,
-    Phases,
-    estimate_gradient,
-    free_phase,
-    get_rule,
-)
-from ebl_ref.vjp import StepRecord, step, step_jvp, step_vjp, zero_grads
+from ebl_ref.rules import RULES, Phases
+from ebl_ref.vjp import half_step_jvp, half_step_vjp, zero_grads
 
 seeds = st.integers(0, 2**32 - 1)
-GROUPS = [(1, 3, 5), (2, 4), (1, 2, 3, 4, 5)]  # the two async half-steps, the sync step
+GROUPS = [(1, 3, 5), (2, 4), (1, 2, 3, 4, 5)]  # the two async half-steps, the sync one
 
 
 def rand_like(rng, arrays):
@@ -69,52 +57,39 @@ def test_gather_is_the_adjoint_of_unpool():
 
 
 @given(seeds, st.sampled_from(GROUPS))
-def test_recorded_step_is_the_minimiser_step(seed, group):
-    """TBP differentiates exactly the map the minimiser runs (bit for bit)."""
-    params, x, _, _ = tiny_problem(seed)
-    s = random_state(seed, x)
-    s_rec, drives_rec, _ = step(params, s, [None] * 5, group)
-    s_ref, drives_ref = half_step(params, s, [None] * 5, group)
-    for a, b in zip(s_rec, s_ref):
-        np.testing.assert_array_equal(a, b)
-    assert [d is None for d in drives_rec] == [d is None for d in drives_ref]
-
-
-@given(seeds, st.sampled_from(GROUPS))
-def test_step_jvp_matches_finite_differences(seed, group):
+def test_half_step_jvp_matches_finite_differences(seed, group):
     """ṡ' = ∂s'/∂s·v + ∂s'/∂θ·dθ equals (s'(θ+εdθ, s+εv) − s'(θ−εdθ, s−εv))/2ε."""
     params, x, _, _ = tiny_problem(seed, gain=1.5)
     s = random_state(seed + 1, x)
     rng = np.random.default_rng(seed)
     v, dtheta = rand_like(rng, s), rand_params(rng, params)
-    _, _, rec = step(params, s, [None] * 5, group)
+    rec = record(params, s, group)
     eps = 1e-6
 
     def moved(sign):
         theta = {k: params[k] + sign * eps * dtheta[k] for k in params}
-        return step(theta, [x] + [a + sign * eps * b for a, b in zip(s[1:], v[1:])],
-                    [None] * 5, group)
+        return record(theta, [x] + [a + sign * eps * b for a, b in zip(s[1:], v[1:])], group)
 
-    (plus, _, rec_p), (minus, _, rec_m) = moved(1), moved(-1)
+    rec_p, rec_m = moved(1), moved(-1)
     assume(same_structure([rec, rec_p], [rec_m, rec_m]))
-    jv = step_jvp(params, rec, v, dtheta)
+    jv = half_step_jvp(params, rec, v, dtheta)
     for j in range(1, 6):
-        fd = (plus[j] - minus[j]) / (2 * eps)
+        fd = (rec_p.s_new[j] - rec_m.s_new[j]) / (2 * eps)
         np.testing.assert_allclose(jv[j], fd, rtol=1e-6, atol=1e-7 * np.abs(fd).max(),
                                    err_msg=f"group {group}, layer {j}")
 
 
 @given(seeds, st.sampled_from(GROUPS))
-def test_step_vjp_is_the_adjoint_of_the_jvp(seed, group):
+def test_half_step_vjp_is_the_adjoint_of_the_jvp(seed, group):
     """⟨J (v, dθ), w⟩ = ⟨v, J_sᵀ w⟩ + ⟨dθ, J_θᵀ w⟩ for random v, dθ, w."""
     params, x, _, _ = tiny_problem(seed, gain=1.5)
     s = random_state(seed + 1, x)
     rng = np.random.default_rng(seed)
     v, dtheta, w = rand_like(rng, s), rand_params(rng, params), rand_like(rng, s)
-    _, _, rec = step(params, s, [None] * 5, group)
+    rec = record(params, s, group)
     grads = zero_grads(params)
-    lam = step_vjp(params, rec, w, grads)
-    lhs = sum(np.vdot(a, b) for a, b in zip(step_jvp(params, rec, v, dtheta)[1:], w[1:]))
+    lam = half_step_vjp(params, rec, w, grads)
+    lhs = sum(np.vdot(a, b) for a, b in zip(half_step_jvp(params, rec, v, dtheta)[1:], w[1:]))
     rhs = (sum(np.vdot(v[j], lam[j]) for j in range(1, 6) if lam[j] is not None)
            + sum(np.vdot(dtheta[k], grads[k]) for k in params))
     assert lam[0] is None
@@ -122,7 +97,7 @@ def test_step_vjp_is_the_adjoint_of_the_jvp(seed, group):
     np.testing.assert_allclose(lhs, rhs, rtol=1e-12, atol=1e-12 * scale)  # cancellation-safe
     # the parameter-only and state-only passes are the two halves of the same product
     g2 = zero_grads(params)
-    assert step_vjp(params, rec, w, g2, states=False) is None
+    assert half_step_vjp(params, rec, w, g2, states=False) is None
     np.testing.assert_allclose(flat(g2), flat(grads), rtol=1e-14)
 
 
@@ -132,7 +107,7 @@ def test_clamp_mask_is_inclusive_at_both_edges():
     params = {k: np.zeros_like(p) for k, p in params.items()}
     for k, b in zip(HIDDEN, (1.0, 0.0, 1.5, -0.5)):
         params[f"b{k}"][:] = b  # a_k = b_k exactly (all weights zero)
-    _, _, rec = step(params, random_state(0, x), [None] * 5, (1, 2, 3, 4, 5))
+    rec = record(params, random_state(0, x), (1, 2, 3, 4, 5))
     assert [bool(rec.active[k].all()) for k in HIDDEN] == [True, True, False, False]
     assert [bool(rec.active[k].any()) for k in HIDDEN] == [True, True, False, False]
 
@@ -154,7 +129,7 @@ def test_tbp_matches_finite_differences_of_the_unrolled_map(seed, iterations, mo
     def loss(theta, s):
         s_T, tape_e = unroll(theta, s, iterations, mode)
         assume(same_structure(tape, tape_e))
-        return cost(s_T[5], y).mean()
+        return cost(s_T[OUTPUT], y).mean()
 
     for name in params:
         d = rng.standard_normal(params[name].shape)
@@ -190,7 +165,7 @@ def test_tbp_memory_per_iteration():
 
 
 def batch_axis(j):
-    return 0 if j == 5 else -1
+    return 0 if j == OUTPUT else -1
 
 
 def jacobian(params, rec):
@@ -203,29 +178,30 @@ def jacobian(params, rec):
 
     def tile(a, j):
         return None if a is None else np.repeat(a, n, axis=batch_axis(j))
-    big = StepRecord(rec.group, [tile(a, j) for j, a in enumerate(s)],
-                     [tile(a, j) for j, a in enumerate(rec.idx)],
-                     {k: tile(m, k) for k, m in rec.active.items()})
+    big = replace(rec, s=[tile(a, j) for j, a in enumerate(s)], s_new=None,
+                  idx=[tile(a, j) for j, a in enumerate(rec.idx)],
+                  active={k: tile(m, k) for k, m in rec.active.items()})
     eye = np.split(np.eye(n), np.cumsum(sizes)[:-1], axis=1)  # blocks (n, size_j)
-    v = [None] + [e if j == 5 else np.moveaxis(e.reshape((n,) + sh[:-1]), 0, -1)
+    v = [None] + [e if j == OUTPUT else np.moveaxis(e.reshape((n,) + sh[:-1]), 0, -1)
                   for j, (e, sh) in enumerate(zip(eye, shapes), start=1)]
     zero = {k: np.zeros_like(p) for k, p in params.items()}
-    out = step_jvp(params, big, v, zero)
-    cols = [out[j] if j == 5 else np.moveaxis(out[j], -1, 0).reshape(n, -1) for j in range(1, 6)]
+    out = half_step_jvp(params, big, v, zero)
+    cols = [out[j] if j == OUTPUT else np.moveaxis(out[j], -1, 0).reshape(n, -1)
+            for j in range(1, 6)]
     return np.concatenate(cols, axis=1).T, sizes
 
 
 def implicit_gradient(params, s_star, y):
     """(∂F/∂θ)ᵀ (I − ∂F/∂s)^{−ᵀ} ∂L/∂s at a one-example s*, solving the linear system."""
-    _, _, rec = step(params, s_star, [None] * 5, groups("sync")[0])
+    rec = record(params, s_star, groups("sync")[0])
     jac, sizes = jacobian(params, rec)
     n = jac.shape[0]
     dl_ds = np.zeros(n)
-    dl_ds[-sizes[-1]:] = loss_cotangent(s_star[5], y).ravel()
+    dl_ds[-sizes[-1]:] = loss_cotangent(s_star[OUTPUT], y).ravel()
     lam = np.split(np.linalg.solve((np.eye(n) - jac).T, dl_ds), np.cumsum(sizes)[:-1])
     lam = [None] + [u.reshape(s_star[j].shape) for j, u in enumerate(lam, start=1)]
     grads = zero_grads(params)
-    step_vjp(params, rec, lam, grads, states=False)
+    half_step_vjp(params, rec, lam, grads, states=False)
     return grads, jac
 
 
@@ -243,14 +219,14 @@ def neumann_terms(jac, tol=1e-13, max_doublings=11):
 def test_batched_jacobian_matches_column_by_column_jvps():
     params, x, _, _ = tiny_problem(1, batch=1)
     s = random_state(1, x)
-    _, _, rec = step(params, s, [None] * 5, groups("sync")[0])
+    rec = record(params, s, groups("sync")[0])
     jac, sizes = jacobian(params, rec)
     zero = {k: np.zeros_like(p) for k, p in params.items()}
     rng = np.random.default_rng(0)
     for i in rng.choice(jac.shape[0], 5, replace=False):
         e = np.split(np.eye(jac.shape[0])[i], np.cumsum(sizes)[:-1])
         v = [None] + [u.reshape(s[j].shape) for j, u in enumerate(e, start=1)]
-        col = np.concatenate([t.ravel() for t in step_jvp(params, rec, v, zero)[1:]])
+        col = np.concatenate([t.ravel() for t in half_step_jvp(params, rec, v, zero)[1:]])
         np.testing.assert_array_equal(jac[:, i], col)
 
 
@@ -281,15 +257,15 @@ def test_rbp_sums_the_neumann_series_term_by_term():
     params, x, _, y = tiny_problem(3, gain=1.5)
     free = free_phase(params, TINY, x, 40)
     T = 7
-    _, _, rec = step(params, free.s, [None] * 5, groups("sync")[0])
-    lam, literal = [None] * 5 + [loss_cotangent(free.s[5], y)], zero_grads(params)
+    rec = record(params, free.s, groups("sync")[0])
+    lam, literal = [None] * OUTPUT + [loss_cotangent(free.s[OUTPUT], y)], zero_grads(params)
     for _ in range(T):
-        lam = step_vjp(params, rec, lam, literal)
+        lam = half_step_vjp(params, rec, lam, literal)
     g = rbp_gradient(params, free.s, y, T)[0]
     np.testing.assert_allclose(flat(g), flat(literal), rtol=1e-12, atol=1e-15)
     one = rbp_gradient(params, free.s, y, 1)[0]  # T = 1: only the output's parameters
     assert all(not one[k].any() for k in one if k not in ("b5", "W5"))
-    np.testing.assert_allclose(one["b5"], (free.s[5] - y).mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(one["b5"], (free.s[OUTPUT] - y).mean(axis=0), rtol=1e-14)
 
 
 @given(seeds)
@@ -307,21 +283,22 @@ def test_ep_approaches_rbp_with_the_orders_of_theorems_2_and_3(seed):
                 f"{rule}: error ratios {ratios} when β halves, expected ≈ {2**order}")
 
 
-# --------------------------------------------------------------------------- dispatch
+# --------------------------------------------------------------------------- refusals, sign
 
 
-def test_baselines_are_reachable_by_name():
-    assert get_rule("tbp") is tbp and get_rule("rbp") is rbp
-    assert set(ALGORITHMS) == set(RULES) | set(BASELINES) and len(RULES) == 7
-    params, x, _, y = tiny_problem(5)
-    for name in ("tbp", "rbp"):
-        g, free = estimate_gradient(name, params, TINY, x, y, free_iters=10, train_iters=4)
-        assert g.keys() == params.keys()
-        assert all(g[k].shape == params[k].shape for k in params)
-        ph = Phases(params, y, free, 4)
-        np.testing.assert_array_equal(flat(g), flat(get_rule(name)(ph, None)))
-    with pytest.raises(ValueError, match="tbp"):
-        get_rule("bptt")
+def test_derivatives_of_a_nudged_output_update_are_refused():
+    """The VJP and JVP are of the free half-step: a record whose output update was nudged is
+    refused; one that left the output alone (clamped phases) is accepted."""
+    params, x, _, y = tiny_problem(0)
+    s = random_state(0, x)
+    nudged = record(params, s, (1, 3, 5), beta=0.2, y=y)
+    lam = [None] * OUTPUT + [np.ones_like(s[OUTPUT])]
+    with pytest.raises(ValueError, match="nudged"):
+        half_step_vjp(params, nudged, lam)
+    with pytest.raises(ValueError, match="nudged"):
+        half_step_jvp(params, nudged, [None] * 6, zero_grads(params))
+    hidden_only = record(params, s, (2, 4), beta=0.2, y=y)
+    assert half_step_vjp(params, hidden_only, lam)[OUTPUT] is lam[OUTPUT]
 
 
 def test_a_small_tbp_step_lowers_the_unrolled_loss():
@@ -330,7 +307,7 @@ def test_a_small_tbp_step_lowers_the_unrolled_loss():
     free = free_phase(params, TINY, x, 30)
 
     def loss(theta):
-        return cost(unroll(theta, free.s, 5)[0][5], y).mean()
+        return cost(unroll(theta, free.s, 5)[0][OUTPUT], y).mean()
 
     g = tbp(Phases(params, y, free, 5))
     assert loss({k: params[k] - 1e-3 * g[k] for k in params}) < loss(params)

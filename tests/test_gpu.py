@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
+from ebl_ref.algorithms import estimate_gradient
 from ebl_ref.backend import BackendError, get_backend, to_host
-from ebl_ref.minimize import channel_major
 from ebl_ref.network import DCHN, init_params, one_hot
-from ebl_ref.rules import RULES, estimate_gradient
+from ebl_ref.ops import channel_major
+from ebl_ref.rules import RULES
 
 try:
     GPU = get_backend("gpu", "float64")

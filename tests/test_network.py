@@ -6,16 +6,17 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import naive_ops as naive
-from ebl_ref.network import (DCHN, PARAM_NAMES, energy, init_params, param_grads,
-                             preactivation, all_drives, total_energy)
+from ebl_ref.network import (DCHN, OUTPUT, PARAM_NAMES, all_drives, energy, init_params,
+                             param_grads, preactivation, total_energy)
 from helpers import TINY, random_state, tiny_problem
 
 seeds = st.integers(0, 2**32 - 1)
 
 
 def naive_energy(params, s):
-    """E per example from the loop oracles (REFERENCE-CODE §1.2)."""
-    e = -(params["b5"] * s[5]).sum(1) - (naive.dense(s[4], params["W5"]) * s[5]).sum(1)
+    """E per example from the loop oracles (docs/DEVIATIONS.md §1)."""
+    o = s[OUTPUT]
+    e = -(params["b5"] * o).sum(1) - (naive.dense(s[4], params["W5"]) * o).sum(1)
     for k in (1, 2, 3, 4):
         p, _ = naive.maxpool2x2(naive.conv2d(s[k - 1], params[f"W{k}"], 1))
         e -= ((params[f"b{k}"][:, None, None, None] + p) * s[k]).sum(axis=(0, 1, 2))
@@ -70,14 +71,14 @@ def test_total_energy_adds_self_energy_and_box():
     params, x, _, _ = tiny_problem(0)
     s = random_state(1, x)
     half_sq = sum((s[k] ** 2).sum(axis=(0, 1, 2)) for k in (1, 2, 3, 4)) / 2
-    half_sq = half_sq + (s[5] ** 2).sum(1) / 2
+    half_sq = half_sq + (s[OUTPUT] ** 2).sum(1) / 2
     np.testing.assert_allclose(total_energy(params, s), energy(params, s) + half_sq)
     s[2] = s[2] + 1.0  # leaves the box [0, 1]
     assert np.isinf(total_energy(params, s)).all()
 
 
 def test_init_matches_reference_bounds():
-    """REFERENCE-CODE §2: W bound g/√fan_in, b bound 0.5/√fan_in (C0 = 3, gain 0.5)."""
+    """docs/DEVIATIONS.md §3: W bound g/√fan_in, b bound 0.5/√fan_in (C0 = 3, gain 0.5)."""
     net = DCHN()
     params = init_params(net, np.random.default_rng(0))
     bounds = {"W1": 0.096225, "W2": 0.014731, "W3": 0.010417, "W4": 0.0073657, "W5": 0.011049,
@@ -99,7 +100,7 @@ def test_bias_scale_ignores_gains():
 
 
 def test_flop_count_matches_reference():
-    """REFERENCE-CODE §10: minimum work 0.7551 GFLOP per example per iteration (C0=3, M=10)."""
+    """docs/DEVIATIONS.md §6: minimum work 0.7551 GFLOP per example per iteration (C0=3, M=10)."""
     assert DCHN().flops_per_iteration() == 2 * 377_528_320
 
 

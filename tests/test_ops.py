@@ -1,6 +1,7 @@
 """Every op against its loop oracle, every adjoint identity, conv weight gradient vs finite
 differences — float64, Hypothesis-drawn shapes."""
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,27 +26,23 @@ def conv_case(draw):
     return x, w, g, pad
 
 
-@given(conv_case())
-def test_conv2d_matches_loops(case):
-    x, w, _, pad = case
-    np.testing.assert_allclose(ops.conv2d(x, w, pad), naive.conv2d(x, w, pad), rtol=1e-12,
-                               atol=1e-12, err_msg="conv2d differs from the loop definition")
+# each fast op and its loop oracle, as functions of one drawn case (x, w, g, pad)
+CONV_OPS = {
+    "conv2d": (lambda x, w, g, pad: ops.conv2d(x, w, pad),
+               lambda x, w, g, pad: naive.conv2d(x, w, pad)),
+    "conv2d_transpose": (lambda x, w, g, pad: ops.conv2d_transpose(g, w, x.shape, pad),
+                         lambda x, w, g, pad: naive.conv2d_transpose(g, w, x.shape, pad)),
+    "conv2d_weight_grad": (lambda x, w, g, pad: ops.conv2d_weight_grad(x, g, w.shape, pad),
+                           lambda x, w, g, pad: naive.conv2d_weight_grad(x, g, w.shape, pad)),
+}
 
 
-@given(conv_case())
-def test_conv2d_transpose_matches_loops(case):
-    x, w, g, pad = case
-    np.testing.assert_allclose(ops.conv2d_transpose(g, w, x.shape, pad),
-                               naive.conv2d_transpose(g, w, x.shape, pad), rtol=1e-12,
-                               atol=1e-12, err_msg="conv2d_transpose differs from the loops")
-
-
-@given(conv_case())
-def test_conv2d_weight_grad_matches_loops(case):
-    x, w, g, pad = case
-    np.testing.assert_allclose(ops.conv2d_weight_grad(x, g, w.shape, pad),
-                               naive.conv2d_weight_grad(x, g, w.shape, pad), rtol=1e-12,
-                               atol=1e-12, err_msg="conv2d_weight_grad differs from the loops")
+@pytest.mark.parametrize("op", sorted(CONV_OPS))
+@given(case=conv_case())
+def test_conv_ops_match_loops(op, case):
+    fast, naive_op = CONV_OPS[op]
+    np.testing.assert_allclose(fast(*case), naive_op(*case), rtol=1e-12, atol=1e-12,
+                               err_msg=f"{op} differs from the loop definition")
 
 
 @given(conv_case())
@@ -110,7 +107,8 @@ def test_unpool_matches_loops_and_is_adjoint_of_gather(case):
 
 
 def test_reference_tie_examples():
-    """REFERENCE-CODE §1.4: all-zero 4×4 -> flat indices 0, 2, 8, 10; [[0,2],[2,1]] -> (0,1)."""
+    """PyTorch's tie rule (docs/DEVIATIONS.md §1): all-zero 4×4 -> flat indices 0, 2, 8, 10;
+    [[0,2],[2,1]] -> (0,1)."""
     _, idx = ops.maxpool2x2(np.zeros((1, 4, 4, 1)))
     flat = [2 * Y * 4 + 2 * X + (k // 2) * 4 + k % 2
             for (Y, X), k in np.ndenumerate(idx[0, :, :, 0])]

@@ -7,9 +7,10 @@ import pytest
 from ebl_ref import convolution as cv
 from ebl_ref import ops, winograd
 from ebl_ref.backend import array_module, get_backend, to_host
-from ebl_ref.minimize import channel_major
+from ebl_ref.ops import channel_major
 from ebl_ref.network import DCHN, init_params, one_hot
-from ebl_ref.rules import estimate_gradient, free_phase
+from ebl_ref.algorithms import estimate_gradient
+from ebl_ref.minimize import free_phase
 
 from strict_device import DeviceArray, ImplicitConversion, strict_cupy
 

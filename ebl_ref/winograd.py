@@ -80,6 +80,20 @@ class Workspace:
         return sum(int(a.nbytes) for a in self._arrays.values())
 
 
+_CONSTANTS = {}
+
+
+def _constant(xp, name: str, value, dtype=None):
+    """``xp.asarray(value, dtype)`` copied to the device once and kept: a host→device copy
+    waits for the device, so none happens per call."""
+    device = getattr(getattr(xp, "cuda", None), "Device", None)
+    key = (xp.__name__, device().id if device else None, name, np.dtype(dtype).str
+           if dtype is not None else None)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = xp.asarray(value, dtype=dtype)
+    return _CONSTANTS[key]
+
+
 def _empty(ws, xp, name, shape, dtype):
     return xp.empty(shape, dtype=dtype) if ws is None else ws.empty(xp, name, shape, dtype)
 
@@ -108,7 +122,7 @@ def kernel_transform(w):
         raise ValueError(f"Winograd F(2×2, 3×3) needs 3×3 kernels, got shape {w.shape}")
     xp = array_module(w)
     C_out, C_in = w.shape[:2]
-    gg = xp.asarray(np.kron(G, G), dtype=w.dtype)  # (16, 9): (a,b) × (u,v)
+    gg = _constant(xp, "GG", np.kron(G, G), w.dtype)  # (16, 9): (a,b) × (u,v)
     return (gg @ w.reshape(C_out * C_in, 9).T).reshape(16, C_out, C_in)
 
 
@@ -125,7 +139,7 @@ def transpose_kernel(U):
         transposed view on every call)
     """
     xp = array_module(U)
-    flip = xp.asarray([4 * FLIP[a] + FLIP[b] for a in range(4) for b in range(4)])
+    flip = _constant(xp, "flip", [4 * FLIP[a] + FLIP[b] for a in range(4) for b in range(4)])
     return xp.ascontiguousarray(xp.take(U, flip, axis=0).transpose(0, 2, 1))
 
 
@@ -373,9 +387,9 @@ def conv2d_weight_grad(x, g_phases):
     C_out = g_phases[0].shape[0]
     n = (H // 2) * (W // 2) * B
     V = input_transform(phases(x)).reshape(16, C_in, n)
-    aa = xp.asarray(np.kron(AT, AT).T, dtype=x.dtype)    # (16, 4): adjoint of Aᵀ ⊗ Aᵀ
+    aa = _constant(xp, "AA'", np.kron(AT, AT).T, x.dtype)  # (16, 4): adjoint of Aᵀ ⊗ Aᵀ
     gy = xp.stack([g.reshape(C_out * n) for g in g_phases])  # (4, C_out·n)
     dM = (aa @ gy).reshape(16, C_out, n)
     dU = xp.matmul(dM, V.transpose(0, 2, 1))             # (16, C_out, C_in)
-    gg = xp.asarray(np.kron(G, G), dtype=x.dtype)        # (16, 9)
+    gg = _constant(xp, "GG", np.kron(G, G), x.dtype)     # (16, 9)
     return (gg.T @ dU.reshape(16, C_out * C_in)).T.reshape(C_out, C_in, 3, 3)

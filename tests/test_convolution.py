@@ -62,3 +62,18 @@ def test_prepared_is_the_parameters_plus_kernels():
     assert dict(prepared) == params and all(prepared[k] is params[k] for k in params)
     assert prepared.U[2].shape == (16, 4, 3) and prepared.Ut[2].shape == (16, 3, 4)
     assert set(prepared.U) == {1, 2, 3, 4} and set(prepared.Ut) == {2, 3, 4}
+
+
+@pytest.mark.parametrize("path", cv.CONV_PATHS)
+def test_both_paths_reproduce_the_golden_trace(path):
+    """The golden trace (data/golden, float64) holds on either path to the trace test's
+    tolerance: the fast path changes rounding only."""
+    from test_trace import load_golden
+
+    from ebl_ref.trace import make_trace
+
+    golden = load_golden()
+    with cv.conv_path(path):
+        now = make_trace()
+    for k in golden:
+        np.testing.assert_allclose(now[k], golden[k], rtol=1e-10, atol=1e-12, err_msg=k)

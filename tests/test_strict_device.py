@@ -48,12 +48,13 @@ def problem(backend, seed=0, batch=2):
 def test_relaxation_does_not_synchronise_per_iteration(path):
     with cv.conv_path(path), strict_cupy() as ledger:
         params, x, _ = problem(get_backend("gpu", "float64"))
+        free_phase(params, NET, x, 1)  # first use: the transform matrices go to the device
         counts = []
         for iterations in (3, 9):
             ledger.reset()
             free_phase(params, NET, x, iterations)
             counts.append(ledger.syncs())
-        assert counts[0] == counts[1] <= 5  # the final residual only
+        assert counts[0] == counts[1] == 1  # the final residual only
         ledger.reset()
         free_phase(params, NET, x, 9, tol=0.0)  # tol checks every iteration: that costs
         assert ledger.syncs() > counts[1]

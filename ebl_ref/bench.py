@@ -30,6 +30,8 @@ import numpy as np
 
 from .algorithms import estimate_gradient
 from .backend import get_backend
+from .convolution import CONV_PATHS, conv_path, get_conv_path
+from .convolution import DEFAULT as DEFAULT_CONV
 from .machine import describe, machine_info
 from .minimize import free_phase
 from .network import DCHN, init_params, one_hot
@@ -57,8 +59,20 @@ def gemm_gflops(backend, n: int = 2048, repeats: int = 5) -> float:
 
 
 def run(widths=(128, 256, 512, 512), batch=16, free_iters=60, train_iters=15, device="cpu",
-        dtype="float32", in_channels=3, n_classes=10, beta=0.25, repeats=3) -> dict:
-    """Run the benchmark and return its results as a dict."""
+        dtype="float32", in_channels=3, n_classes=10, beta=0.25, repeats=3,
+        conv: str | None = None) -> dict:
+    """Run the benchmark and return its results as a dict.
+
+    ``conv`` names the convolution path (:data:`ebl_ref.convolution.CONV_PATHS`; default the
+    one in use) for this run only.
+    """
+    with conv_path(conv or get_conv_path()):
+        return _run(widths, batch, free_iters, train_iters, device, dtype, in_channels,
+                    n_classes, beta, repeats)
+
+
+def _run(widths, batch, free_iters, train_iters, device, dtype, in_channels, n_classes, beta,
+         repeats) -> dict:
     backend = get_backend(device, dtype)
     net = DCHN(in_channels=in_channels, widths=tuple(widths), n_classes=n_classes)
     rng = np.random.default_rng(0)
@@ -76,7 +90,8 @@ def run(widths=(128, 256, 512, 512), batch=16, free_iters=60, train_iters=15, de
     free_gflops = free_iters * flop_iter / t_free / 1e9
     cep_gflops = (free_iters + 2 * train_iters) * flop_iter / t_cep / 1e9
     return {
-        "device": device, "dtype": dtype, "widths": list(widths), "batch": batch,
+        "device": device, "dtype": dtype, "conv": get_conv_path(), "widths": list(widths),
+        "batch": batch,
         "free_iters": free_iters, "train_iters": train_iters,
         "gflop_per_example_per_iteration": net.flops_per_iteration() / 1e9,
         "free_phase": {"seconds": t_free, "examples_per_s": batch / t_free,
@@ -97,6 +112,8 @@ def _parse(argv):
     p.add_argument("--train-iters", type=int, default=15)
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     p.add_argument("--dtype", default="float32", choices=["float64", "float32", "float16"])
+    p.add_argument("--conv", default=DEFAULT_CONV, choices=CONV_PATHS,
+                   help=f"convolution code (default {DEFAULT_CONV}; im2col: the reference)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     return p.parse_args(argv)
@@ -106,13 +123,14 @@ def main(argv=None) -> int:
     args = _parse(argv)
     widths = tuple(int(w) for w in args.widths.split(","))
     r = run(widths, args.batch, args.free_iters, args.train_iters, args.device, args.dtype,
-            repeats=args.repeats)
+            repeats=args.repeats, conv=args.conv)
     for w in r["machine"]["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps(r))
         return 0
-    print(f"DCHN widths {r['widths']}, batch {r['batch']}, {args.device} {args.dtype}")
+    print(f"DCHN widths {r['widths']}, batch {r['batch']}, {args.device} {args.dtype}, "
+          f"conv {r['conv']}")
     print(describe(r["machine"]))
     print(f"GEMM yardstick: {r['gemm_gflops']:.1f} GFLOP/s")
     for name, iters in (("free_phase", f"{args.free_iters} it"),

@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -120,8 +121,13 @@ def _parse(argv):
     return args, bench_flags
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds, so the temporary worktree is removed
+
+
 def main(argv=None) -> int:
     args, flags = _parse(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     info = machine_info()
     for w in info["warnings"]:
         print(f"warning: {w}", file=sys.stderr)

@@ -20,8 +20,6 @@ is warned about on stderr. Speed-ups are measured side by side against another r
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import time
@@ -29,13 +27,16 @@ import time
 import numpy as np
 
 from .algorithms import estimate_gradient
-from .backend import get_backend
+from .backend import DEVICES, DTYPES, get_backend
 from .convolution import CONV_PATHS, conv_path, get_conv_path
 from .convolution import DEFAULT as DEFAULT_CONV
+from .flags import Parser
+from .jsonfile import dumps
 from .machine import describe, machine_info
 from .minimize import free_phase
 from .network import DCHN, init_params, one_hot
 from .ops import channel_major
+from .values import AT_LEAST_ONE, UsageError, choice_arg, list_arg, number_arg
 
 
 def _median_seconds(fn, backend, repeats: int) -> float:
@@ -103,31 +104,51 @@ def _run(widths, batch, free_iters, train_iters, device, dtype, in_channels, n_c
     }
 
 
+def add_arguments(p) -> None:
+    """The flags of ``run.py bench`` (parsed and range-checked by :mod:`ebl_ref.values`)."""
+    a = p.add_argument
+    a("--widths", type=list_arg(int, "widths", 4, within=AT_LEAST_ONE),
+      default=(128, 256, 512, 512), metavar="V,...",
+      help="four hidden widths (default 128,256,512,512: the paper's)")
+    a("--batch", type=number_arg(int, "batch", AT_LEAST_ONE), default=16, metavar="N",
+      help="examples per batch (default 16)")
+    a("--free-iters", type=number_arg(int, "free-iters", AT_LEAST_ONE), default=60, metavar="N",
+      help="free-phase iterations (default 60, Table 1)")
+    a("--train-iters", type=number_arg(int, "train-iters", AT_LEAST_ONE), default=15,
+      metavar="N", help="iterations of each nudged phase (default 15, Table 1)")
+    a("--device", default="cpu", type=choice_arg(DEVICES, "device"), metavar="NAME",
+      help="cpu (NumPy) or gpu (CuPy) (default cpu)")
+    a("--dtype", default="float32", type=choice_arg(DTYPES, "dtype"), metavar="NAME",
+      help="float64, float32 or float16 (gpu only) (default float32)")
+    a("--conv", default=DEFAULT_CONV, type=choice_arg(CONV_PATHS, "conv"), metavar="NAME",
+      help=f"convolution code: winograd (fast) or im2col (the reference) (default "
+           f"{DEFAULT_CONV})")
+    a("--repeats", type=number_arg(int, "repeats", AT_LEAST_ONE), default=3, metavar="N",
+      help="timed repeats after one warm-up; the median is reported (default 3)")
+    a("--json", action="store_true", help="print one JSON line instead of the table")
+
+
 def _parse(argv):
-    p = argparse.ArgumentParser(prog="python -m ebl_ref.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--widths", default="128,256,512,512", help="four hidden widths")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--free-iters", type=int, default=60)
-    p.add_argument("--train-iters", type=int, default=15)
-    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
-    p.add_argument("--dtype", default="float32", choices=["float64", "float32", "float16"])
-    p.add_argument("--conv", default=DEFAULT_CONV, choices=CONV_PATHS,
-                   help=f"convolution code (default {DEFAULT_CONV}; im2col: the reference)")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up")
-    p.add_argument("--json", action="store_true", help="print one JSON line")
-    return p.parse_args(argv)
+    p = Parser(prog="run.py bench",
+               description="Throughput on random inputs: one free phase, one C-EP gradient "
+                           "(free + two nudged phases + parameter gradients) and the GEMM "
+                           "yardstick of the same array library; medians of --repeats after a "
+                           "warm-up. A benchmark: it asserts nothing.")
+    add_arguments(p)
+    try:
+        return p.parse_args(argv)
+    except UsageError as exc:
+        raise SystemExit(f"bench: {exc}") from None
 
 
 def main(argv=None) -> int:
     args = _parse(argv)
-    widths = tuple(int(w) for w in args.widths.split(","))
-    r = run(widths, args.batch, args.free_iters, args.train_iters, args.device, args.dtype,
+    r = run(args.widths, args.batch, args.free_iters, args.train_iters, args.device, args.dtype,
             repeats=args.repeats, conv=args.conv)
     for w in r["machine"]["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     if args.json:
-        print(json.dumps(r))
+        print(dumps(r))  # strict JSON
         return 0
     print(f"DCHN widths {r['widths']}, batch {r['batch']}, {args.device} {args.dtype}, "
           f"conv {r['conv']}")
@@ -142,4 +163,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import main as cli_main
+    sys.exit(cli_main(["bench", *sys.argv[1:]]))

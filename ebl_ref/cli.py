@@ -1,111 +1,129 @@
-"""``run.py``: train a DCHN with any rule on any dataset, into a run folder that can be resumed,
-plotted and aggregated.
+"""The command line: ``python run.py [COMMAND] ...`` (also ``python -m ebl_ref.cli``).
 
-    python run.py                                   # quick preset, embedded sample, CPU
+    python run.py                                   # train: quick preset, embedded sample, CPU
     python run.py --algo n-ep --dataset fashion-mnist --device gpu   # Table 1 settings
-    python run.py --resume runs/<folder>            # continue an interrupted run
+    python run.py --resume runs/<folder>            # continue a stopped run (or extend it)
     python run.py plot runs/a runs/b --out curves.png
     python run.py table runs/*                      # Table-1 style mean ± std over seeds
     python run.py gradcheck                         # each rule vs RBP, layer by layer
+    python run.py bench                             # throughput of the relaxation
+    python run.py trace --out DIR                   # golden reference trace for ports
+
+Without a command name the arguments are ``train``'s. :func:`main` returns the exit status
+and never calls ``sys.exit``: 0 done, 1 an unexpected error, 2 bad input or a damaged file
+(one line, no traceback), 3 the run diverged, 130 / 143 / 138 stopped by SIGINT / SIGTERM /
+SIGUSR1 (continue with ``--resume``).
 """
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
+from typing import Callable
 
+from . import bench, gradcheck, plot, runner, tables, trace
 from .backend import BackendError
-from .checkpoint import CheckpointError
-from .config import ConfigError
-from .presets import PRESETS
-from .train import NonFiniteError
+from .config import RESUMABLE, flag, resolve
+from .data import DataError
+from .flags import Parser, add_config_flags, given_settings
+from .jsonfile import BadFileError
+from .presets import default_preset
+from .runner import RunStopped
+from .values import UsageError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python run.py", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a deep convolutional Hopfield network with an energy-based learning "
-                    "rule (Scellier et al., NeurIPS 2023).",
-        epilog="Other commands: 'python run.py plot RUN_DIR...', 'python run.py table "
-               "RUN_DIR...', 'python run.py gradcheck --help'. Flags left out take the "
-               "preset's value; config.json in the run folder records every resolved value.")
-    a = p.add_argument
-    a("--algo", help="learning rule: cl, p-ep, n-ep, c-ep, p-cpl, n-cpl, c-cpl, tbp, rbp")
-    a("--dataset", help="mnist, fashion-mnist, svhn, cifar10, cifar100 or "
-                        "fashion-mnist-sample (embedded, offline)")
-    a("--preset", choices=sorted(PRESETS),
-      help="settings to start from: comparative = Table 1 (the default when --dataset names a "
-           "real dataset), quick = minutes on a CPU (the default otherwise: the embedded "
-           "sample), sota-cifar10 / sota-cifar100 = Table 2, speedup-fp32-sync = Laborieux "
-           "et al.'s 250/30 synchronous iterations")
-    a("--device", choices=["cpu", "gpu"], help="cpu (NumPy, default) or gpu (CuPy)")
-    a("--dtype", choices=["float64", "float32", "float16"],
-      help="floating type of states and parameters (default float32; float16 on gpu only)")
-    a("--epochs", type=int, help="number of epochs (also the cosine schedule's length)")
-    a("--batch-size", type=int, help="training mini-batch size")
-    a("--seed", type=int, help="seed of the one Generator behind init, split, shuffle, "
-                               "augmentation (default 0)")
-    a("--beta", type=float, help="nudging strength β > 0 (the rule picks its sign; CL: 1)")
-    a("--free-iters", type=int, help="iterations of the free phase (training and inference)")
-    a("--train-iters", type=int, help="iterations of each second (nudged/clamped) phase")
-    a("--mode", choices=["async", "sync"], help="minimiser schedule (default async)")
-    a("--zero-term", choices=["relaxed", "free"],
-      help="β = 0 state of CL and the one-sided rules: relaxed = s* relaxed as long as the "
-           "other phase, so unfinished relaxation cancels (reference code, default); free = "
-           "s* itself (the paper's equations)")
-    a("--widths", help="four hidden-layer widths, e.g. 128,256,512,512")
-    a("--gains", help="weight-init gains: five values, or one for all layers")
-    a("--lr", help="learning rates per layer: five values, or one for all layers")
-    a("--momentum", type=float, help="SGD momentum μ")
-    a("--weight-decay", type=float, help="coupled L2 weight decay λ (all parameters)")
-    a("--train-subset", type=int, help="train on the first N training examples only")
-    a("--val-size", type=int,
-      help="hold out N training examples for model selection (the test set never picks)")
-    a("--data-dir", help="folder holding <dataset>/ (else $EBL_DATA_DIR, else a user cache)")
-    a("--out", help="run folder to create (default: a fresh folder under ./runs)")
-    a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
-    a("--log-every", type=int, help="progress line every N batches (default 20)")
+@dataclass(frozen=True)
+class Command:
+    summary: str
+    run: Callable[[list], int]   # argv (after the command name) -> exit status
+
+
+def prog() -> str:
+    """How this program was started, for usage lines and advice."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    return "python run.py" if argv0.endswith("run.py") else "python -m ebl_ref.cli"
+
+
+# --------------------------------------------------------------------------- train
+
+def train_parser() -> Parser:
+    """The parser of ``train``: ``--out``, ``--resume`` and one flag per Config field."""
+    commands = "\n".join(f"  {name:<10} {c.summary}" for name, c in COMMANDS.items())
+    p = Parser(
+        prog=prog(),
+        description="Train a deep convolutional Hopfield network with an energy-based "
+                    "learning rule (Scellier et al., NeurIPS 2023). Flags left out take the "
+                    "preset's value; config.json in the run folder records every resolved "
+                    "value.",
+        epilog=f"commands ({prog()} COMMAND --help for each; without one: train):\n{commands}"
+               "\n\nexit status: 0 done, 1 unexpected error, 2 bad input or damaged file, 3 "
+               "diverged,\n130 / 143 / 138 stopped by SIGINT / SIGTERM / SIGUSR1 (continue "
+               "with --resume).")
+    p.add_argument("--out", metavar="DIR",
+                   help="run folder to create (absent or empty; default: a fresh folder under "
+                        "./runs)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its checkpoint; only "
+                        f"{', '.join(flag(k) for k in RESUMABLE)} may change (recorded in its "
+                        "config.json)")
+    add_config_flags(p)
     return p
 
 
-def _fail(message: str, code: int = 2):
+def train(argv: list) -> int:
+    """``train``: a new run (``--out``) or a resumed one (``--resume``)."""
+    args = train_parser().parse_args(argv)
+    settings = given_settings(args)
+    if args.resume:
+        if args.out:
+            raise UsageError(f"--out and --resume exclude each other: --resume {args.resume} "
+                             "continues that run in its own folder")
+        return runner.resume(args.resume, settings)
+    config = resolve(default_preset(args.preset, args.dataset), **settings)
+    return runner.start(config, out=args.out)
+
+
+# --------------------------------------------------------------------------- the table
+
+COMMANDS = {
+    "train": Command("train a network (the default command)", train),
+    "plot": Command("learning curves of run folders (needs the plot extra)", plot.main),
+    "table": Command("Table 1 layout of run folders: mean ± std over seeds", tables.main),
+    "gradcheck": Command("each rule's gradient against RBP's, per tensor and β",
+                         gradcheck.main),
+    "bench": Command("throughput of the free phase and of a C-EP step", bench.main),
+    "trace": Command("write a golden reference trace for ports", trace.main),
+}
+
+
+def _fail(message, code: int = 2) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
 
 
 def main(argv=None) -> int:
+    """Run one command; returns its exit status (never calls ``sys.exit``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"plot": _plot, "table": _table, "gradcheck": _gradcheck}
-    if argv and argv[0] in commands:
-        return commands[argv[0]](argv[1:])
-    args = build_parser().parse_args(argv)
-    from .runner import run  # noqa: PLC0415
-    from .data import DataError  # noqa: PLC0415
+    name, rest = (argv[0], argv[1:]) if argv and argv[0] in COMMANDS else ("train", argv)
     try:
-        return run(args)
-    except (ConfigError, BackendError, CheckpointError, NonFiniteError, DataError,
-            FileExistsError) as exc:
-        return _fail(str(exc))
-
-
-def _plot(argv) -> int:
-    from .plot import main as plot_main  # noqa: PLC0415
-    return plot_main(argv)
-
-
-def _table(argv) -> int:
-    from .tables import main as table_main  # noqa: PLC0415
-    return table_main(argv)
-
-
-def _gradcheck(argv) -> int:
-    from .gradcheck import main as gradcheck_main  # noqa: PLC0415
-    return gradcheck_main(argv)
+        return COMMANDS[name].run(rest)
+    except SystemExit as exc:  # argparse's --help (0), a command's own usage exit
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        return _fail(exc.code)
+    except RunStopped as exc:
+        return _fail(exc, exc.exit_code)
+    except (UsageError, BadFileError, DataError, BackendError, FileExistsError) as exc:
+        return _fail(exc)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) not in str(exc) else ""
+        return _fail(f"{exc}{where}", 1)
 
 
 def run_py_main() -> None:
-    """Entry point of ``run.py``."""
+    """Entry point of ``run.py`` and ``python -m ebl_ref.cli``."""
     sys.exit(main())
 
 
 if __name__ == "__main__":
     run_py_main()
+

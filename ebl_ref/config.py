@@ -1,124 +1,198 @@
-"""A run's configuration: one flat dataclass, filled from a preset and then from flags, validated
-with messages that name the problem and the fix."""
+"""A run's configuration: one flat, frozen dataclass whose fields are the knobs.
+
+Each field is declared once, with :func:`knob`: its default, its help text, and what it
+accepts (choices from the table that owns them — algorithms, datasets, presets, devices,
+dtypes, schedules, β = 0 terms — or a numeric range; a list length). The command line's flags
+(:mod:`ebl_ref.flags`), the checks of ``config.json`` on resume, and :func:`validate` are all
+derived from these declarations, so a knob's name and allowed values are typed in one place.
+
+Values are filled in the order: field defaults ← preset (:mod:`ebl_ref.presets`) ← overrides.
+"""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .algorithms import ALGORITHMS
+from .backend import DEVICES, DTYPES
+from .data import DATASETS
+from .minimize import SCHEDULES
 from .presets import PRESETS
+from .rules import ZERO_TERMS
+from .values import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL, Range, UsageError,
+                     check_choice, check_range, parse_list, to_number)
 
 
-class ConfigError(ValueError):
-    """A configuration value that makes no sense, with the fix in the message."""
+class ConfigError(UsageError):
+    """A configuration value that makes no sense, with the fix in the message (exit 2)."""
+
+
+def knob(default, doc: str, *, choices=None, within: Range | None = None,
+         length: int | None = None, broadcast: bool = False, resumable: bool = False,
+         noun: str | None = None):
+    """A :class:`Config` field with what the CLI and the checks need, as field metadata.
+
+    Parameters
+    ----------
+    default : the value when neither the preset nor a flag gives one
+    doc : one phrase for ``--help``
+    choices : the owning table (its keys are the allowed values)
+    within : the numeric range of the value (of every element, for a list)
+    length, broadcast : a list of ``length`` values; with ``broadcast`` one value means all
+    resumable : may differ on ``--resume`` (it changes how, not what, is computed; ``epochs``
+        sets a new target). A resume records the new value in ``config.json``.
+    noun : what an unknown choice is called in the message ("unknown algorithm 'ep'")
+    """
+    meta = {"help": doc, "choices": None if choices is None else tuple(choices),
+            "within": within, "length": length, "broadcast": broadcast,
+            "resumable": resumable, "noun": noun}
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class Config:
-    algo: str = "c-ep"              # a rule of ebl_ref.rules.ALGORITHMS
-    dataset: str = "fashion-mnist"  # a key of ebl_ref.data.DATASETS
-    preset: str = "comparative"     # which preset filled the defaults
-    device: str = "cpu"             # cpu | gpu
-    dtype: str = "float32"          # float64 | float32 | float16 (GPU only)
-    epochs: int = 100
-    batch_size: int = 128
-    eval_batch_size: int = 256      # evaluation only: no effect on results
-    seed: int = 0
-    beta: float = 0.25              # nudging strength β > 0; the rule picks the sign
-    free_iters: int = 60            # free phase (training and inference)
-    train_iters: int = 15           # each second phase
-    mode: str = "async"             # async | sync
-    zero_term: str = "relaxed"      # β = 0 state of one-sided rules: relaxed (reference) | free
-    widths: tuple = (128, 256, 512, 512)
-    gains: tuple = (0.5,) * 5
-    lr: tuple = (0.0625, 0.0375, 0.025, 0.02, 0.0125)
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    eta_min: float = 2e-6           # cosine annealing floor
-    train_subset: int = 0           # use the first N training examples (0: all)
-    val_size: int = 0               # hold out N training examples for model selection
-    data_dir: str | None = None     # else $EBL_DATA_DIR, else the user cache folder
-    log_every: int = 20             # progress line every so many batches
+    """Every setting of a run (see each field's help, or ``python run.py --help``)."""
+
+    algo: str = knob("c-ep", "learning rule (paper §2) or baseline (TBP, RBP)",
+                     choices=ALGORITHMS, noun="algorithm")
+    dataset: str = knob("fashion-mnist", "dataset; fashion-mnist-sample is embedded (offline)",
+                        choices=DATASETS)
+    preset: str = knob("comparative", "settings to start from: comparative = Table 1; quick = "
+                       "minutes on a CPU; sota-cifar10 / sota-cifar100 = Table 2; "
+                       "speedup-fp32-sync = 250/30 synchronous iterations", choices=PRESETS)
+    device: str = knob("cpu", "cpu (NumPy) or gpu (CuPy)", choices=DEVICES, resumable=True)
+    dtype: str = knob("float32", "floating type of states and parameters (float16: gpu only)",
+                      choices=DTYPES)
+    epochs: int = knob(100, "number of epochs, also the cosine schedule's length (on "
+                       "--resume: a new target, recorded in config.json)", within=AT_LEAST_ONE,
+                       resumable=True)
+    batch_size: int = knob(128, "training mini-batch size", within=AT_LEAST_ONE)
+    eval_batch_size: int = knob(256, "evaluation batch size (changes the evaluation's "
+                                "rounding only)", within=AT_LEAST_ONE, resumable=True)
+    seed: int = knob(0, "seed of the one Generator behind init, split, shuffle and "
+                     "augmentation", within=NON_NEGATIVE)
+    beta: float = knob(0.25, "nudging strength β > 0 (eqs. 4, 7; the rule picks the sign; CL "
+                       "clamps: β = 1)", within=POSITIVE)
+    free_iters: int = knob(60, "iterations of the free phase (eq. 1; training and inference)",
+                           within=AT_LEAST_ONE)
+    train_iters: int = knob(15, "iterations of each second phase (nudged, eq. 4, or clamped, "
+                            "eq. 2)", within=AT_LEAST_ONE)
+    mode: str = knob("async", "minimiser schedule: async (odd and even layers in turn) or sync",
+                     choices=SCHEDULES)
+    zero_term: str = knob("relaxed", "β = 0 state of CL and the one-sided rules: relaxed = s* "
+                          "relaxed as long as the other phase, so unfinished relaxation cancels "
+                          "(the authors' code); free = s* itself (the paper's equations)",
+                          choices=ZERO_TERMS)
+    widths: tuple = knob((128, 256, 512, 512), "four hidden-layer widths", within=AT_LEAST_ONE,
+                         length=4)
+    gains: tuple = knob((0.5,) * 5, "weight-init gains of layers 1..5, or one for all",
+                        within=POSITIVE, length=5, broadcast=True)
+    lr: tuple = knob((0.0625, 0.0375, 0.025, 0.02, 0.0125), "initial learning rates of layers "
+                     "1..5 (bias as weight), or one for all", within=NON_NEGATIVE, length=5,
+                     broadcast=True)
+    momentum: float = knob(0.9, "SGD momentum μ", within=UNIT_INTERVAL)
+    weight_decay: float = knob(3e-4, "coupled L2 weight decay λ (all parameters)",
+                               within=NON_NEGATIVE)
+    eta_min: float = knob(2e-6, "floor of the cosine learning-rate schedule",
+                          within=NON_NEGATIVE)
+    train_subset: int = knob(0, "train on the first N training examples only (0: all)",
+                             within=NON_NEGATIVE)
+    val_size: int = knob(0, "hold out N training examples for model selection (the test set "
+                         "never picks)", within=NON_NEGATIVE)
+    data_dir: str | None = knob(None, "folder holding <dataset>/ (else $EBL_DATA_DIR, else a "
+                                "user cache)", resumable=True)
+    log_every: int = knob(20, "progress line every N batches", within=AT_LEAST_ONE,
+                          resumable=True)
 
     def to_dict(self) -> dict:
+        """Plain JSON-ready values (tuples as lists), in field order."""
         return {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(self).items()}
 
 
-TUPLE_LENGTHS = {"widths": 4, "gains": 5, "lr": 5}
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+RESUMABLE = tuple(name for name, f in FIELDS.items() if f.metadata["resumable"])
 
 
-def resolve(preset: str = "comparative", **overrides) -> Config:
-    """Defaults ← preset ← overrides (None values are ignored); then validate.
+def kind_of(f: dataclasses.Field):
+    """The Python type of a field's value, or of its elements for a list: int, float or str."""
+    default = f.default[0] if isinstance(f.default, tuple) else f.default
+    return str if default is None else type(default)
+
+
+def coerce(name: str, value):
+    """``value`` (flag text, or a value read from JSON or given in Python) as field ``name``'s
+    type: numbers parsed, lists checked for length (:func:`ebl_ref.values.parse_list`)."""
+    f = FIELDS[name]
+    meta, kind, spelled = f.metadata, kind_of(f), _spelled(name)
+    if meta["length"] is not None:
+        return parse_list(value, kind, spelled, meta["length"], meta["broadcast"])
+    if kind is str:
+        if value is None and f.default is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"--{spelled}: expected text, got {value!r}")
+        return value
+    return to_number(value, kind, spelled)
+
+
+def _spelled(name: str) -> str:
+    return name.replace("_", "-")  # a flag as ebl_ref.values names it: "batch-size"
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of field ``name``: ``batch_size`` -> ``--batch-size``."""
+    return "--" + _spelled(name)
+
+
+def resolve(preset: str = "comparative", /, **overrides) -> Config:
+    """Defaults ← preset ← overrides (None values are ignored); then :func:`validate`.
 
     CL clamps the output to the target, which is β = 1 in eq. (7): with ``algo="cl"`` the
     preset's β is replaced by 1 unless β is given explicitly.
+
+    Raises :class:`ConfigError` for an unknown preset or key, a value of the wrong type or out
+    of range (messages name the flag).
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    check_choice(preset, tuple(PRESETS), "preset")
     values = {**PRESETS[preset], "preset": preset}
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given = {k: v for k, v in overrides.items() if v is not None and k != "preset"}
+    unknown = (set(values) | set(given)) - set(FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
     values.update(given)
     if values.get("algo") == "cl" and "beta" not in given:
         values["beta"] = 1.0
-    for name, n in TUPLE_LENGTHS.items():
-        if name in values:
-            values[name] = _tuple(name, values[name], n)
-    unknown = set(values) - {f.name for f in dataclasses.fields(Config)}
-    if unknown:
-        raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
-    config = Config(**values)
+    try:
+        config = Config(**{k: coerce(k, v) for k, v in values.items()})
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
     validate(config)
     return config
 
 
-def _tuple(name, value, n):
-    if isinstance(value, str):
-        value = value.split(",")
-    value = tuple(value)
-    if len(value) == 1 and name != "widths":
-        value = value * n  # one learning rate or gain for every layer
-    if len(value) != n:
-        raise ConfigError(f"--{name} needs {n} comma-separated values (one per layer), "
-                          f"got {len(value)}: {','.join(map(str, value))}")
-    cast = int if name == "widths" else float
-    try:
-        return tuple(cast(v) for v in value)
-    except ValueError:
-        raise ConfigError(f"--{name}: {','.join(map(str, value))} are not numbers") from None
-
-
 def validate(c: Config) -> None:
-    """Raise :class:`ConfigError` for nonsensical values."""
-    from .data import DATASETS  # noqa: PLC0415
-    from .algorithms import ALGORITHMS  # noqa: PLC0415
-
-    if c.algo not in ALGORITHMS:
-        raise ConfigError(f"unknown algorithm {c.algo!r}: choose one of {', '.join(ALGORITHMS)}")
-    if c.dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {c.dataset!r}: choose one of {', '.join(DATASETS)}")
+    """Raise :class:`ConfigError` for a value out of its range or table, or an inconsistent
+    pair: every check that needs neither data nor a device (the dataset's sizes are checked by
+    :func:`ebl_ref.splits.check_sizes_early`, the device by :func:`ebl_ref.backend.get_backend`)."""
+    try:
+        for name, f in FIELDS.items():
+            value, meta = getattr(c, name), f.metadata
+            if meta["choices"] is not None:
+                check_choice(value, meta["choices"], _spelled(name), meta["noun"])
+            if meta["within"] is not None:
+                check_range(value, meta["within"], _spelled(name))
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
     checks = [
-        (c.beta > 0, f"--beta must be > 0 (the rule chooses the sign), got {c.beta}"),
         (c.algo not in ("n-ep", "c-ep") or c.beta < 1,
-         f"--beta must be < 1 for {c.algo}: the −β phase minimises F − βC, unbounded for β ≥ 1"),
-        (c.epochs >= 1, f"--epochs must be >= 1, got {c.epochs}"),
-        (c.batch_size >= 1, f"--batch-size must be >= 1, got {c.batch_size}"),
-        (c.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {c.eval_batch_size}"),
-        (c.free_iters >= 1, f"--free-iters must be >= 1, got {c.free_iters}"),
-        (c.train_iters >= 1, f"--train-iters must be >= 1, got {c.train_iters}"),
-        (c.mode in ("async", "sync"), f"--mode must be async or sync, got {c.mode!r}"),
-        (c.zero_term in ("relaxed", "free"),
-         f"--zero-term must be relaxed or free, got {c.zero_term!r}"),
-        (min(c.widths) >= 1, f"--widths must be positive, got {c.widths}"),
-        (min(c.lr) >= 0, f"--lr must be >= 0, got {c.lr}"),
-        (min(c.gains) > 0, f"--gains must be > 0, got {c.gains}"),
-        (0 <= c.momentum < 1, f"--momentum must be in [0, 1), got {c.momentum}"),
-        (c.weight_decay >= 0, f"--weight-decay must be >= 0, got {c.weight_decay}"),
-        (c.train_subset >= 0, f"--train-subset must be >= 0, got {c.train_subset}"),
-        (c.val_size >= 0, f"--val-size must be >= 0, got {c.val_size}"),
-        (c.device in ("cpu", "gpu"), f"--device must be cpu or gpu, got {c.device!r}"),
-        (c.dtype in ("float64", "float32", "float16"),
-         f"--dtype must be float64, float32 or float16, got {c.dtype!r}"),
-        (c.log_every >= 1, f"log_every must be >= 1, got {c.log_every}"),
+         f"--beta must be < 1 for {c.algo}: the −β phase minimises F − βC, unbounded for β ≥ 1 "
+         f"(got {c.beta})"),
+        (not (c.dtype == "float16" and c.device == "cpu"),
+         "--dtype float16 needs --device gpu (NumPy has no fast float16 GEMM): use float32"),
+        (not c.train_subset or c.val_size < c.train_subset,
+         f"--val-size {c.val_size} must be smaller than --train-subset {c.train_subset}: the "
+         "validation examples are held out of the training subset"),
     ]
     for ok, message in checks:
         if not ok:

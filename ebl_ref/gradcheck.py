@@ -19,20 +19,23 @@ Example::
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
+import sys
 import time
 
 import numpy as np
 
-from .backend import BackendError, get_backend, to_host
 from .algorithms import ALGORITHMS
+from .backend import DEVICES, DTYPES, BackendError, get_backend, to_host
 from .backprop import rbp_gradient
 from .data import DATASETS, DataError, load_dataset, load_sample, preprocess
 from .minimize import free_phase
 from .network import DCHN, HIDDEN, PARAM_NAMES, all_drives, init_params, one_hot
+from .flags import Parser
+from .jsonfile import write_json
 from .rules import Phases
+from .values import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UsageError, choice_arg, list_arg,
+                     number_arg)
 
 BETA_RULES = ("p-ep", "n-ep", "c-ep", "p-cpl", "n-cpl", "c-cpl")  # depend on β
 FREE_RULES = ("cl", "tbp")                                        # do not
@@ -44,80 +47,39 @@ PLOT_HINT = "pip install 'ebl-ref[plot]'"
 # --------------------------------------------------------------------------- arguments
 
 
-def _numbers(kind, text: str, what: str, positive: bool = True) -> tuple:
-    try:
-        values = tuple(kind(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{what}: expected comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"{what}: empty list")
-    if positive and not all(v > 0 and math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(f"{what}: every value must be > 0, got {text!r}")
-    return values
-
-
-def _betas(text):
-    return _numbers(float, text, "betas")
-
-
-def _widths(text):
-    w = _numbers(int, text, "widths")
-    if len(w) != 4:
-        raise argparse.ArgumentTypeError(f"widths: expected four integers, got {text!r}")
-    return w
-
-
-def _gains(text):
-    g = _numbers(float, text, "gains")
-    if len(g) not in (1, 5):
-        raise argparse.ArgumentTypeError(f"gains: expected one or five numbers, got {text!r}")
-    return g * 5 if len(g) == 1 else g
-
-
-def _positive_int(text):
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return n
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="run.py gradcheck",
-        description="Cosine similarity and norm ratio of every rule's gradient to RBP's "
-                    "(many iterations) on one batch, per parameter tensor and per beta.")
-    p.add_argument("--dataset", default=None,
-                   help=f"dataset name ({', '.join(DATASETS)}); default: the embedded "
-                        "Fashion-MNIST sample")
-    p.add_argument("--data-dir", default=None, help="data folder for --dataset")
-    p.add_argument("--no-download", action="store_true", help="never download --dataset")
-    p.add_argument("--widths", type=_widths, default=(16, 32, 64, 64),
-                   help="four hidden widths (default 16,32,64,64: the quick preset; paper: "
-                        "128,256,512,512)")
-    p.add_argument("--batch", type=_positive_int, default=32, help="batch size (default 32)")
-    p.add_argument("--betas", type=_betas, default=DEFAULT_BETAS,
-                   help="comma-separated nudging strengths > 0 (default 0.5,0.25,0.1,0.05,0.01)")
-    p.add_argument("--free-iters", type=_positive_int, default=60,
-                   help="free-phase iterations (default 60)")
-    p.add_argument("--train-iters", type=_positive_int, default=15,
-                   help="iterations of each second phase and of TBP (default 15)")
-    p.add_argument("--rbp-iters", type=_positive_int, default=100,
-                   help="RBP iterations of the reference gradient (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the batch and the parameters")
-    p.add_argument("--gains", type=_gains, default=(0.5,) * 5,
-                   help="weight gains, one or five numbers (default 0.5)")
-    p.add_argument("--device", default="cpu", help="cpu or gpu (default cpu)")
-    p.add_argument("--dtype", default="float64",
-                   help="float64 (default: the check measures the rules, not round-off), "
-                        "float32 or float16 (gpu only)")
-    p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
-    p.add_argument("--plot", default=None, metavar="PATH",
-                   help=f"draw relative error vs beta, log-log (needs matplotlib: {PLOT_HINT})")
-    return p
+def add_arguments(p) -> None:
+    """The flags of ``run.py gradcheck`` (parsed and range-checked by :mod:`ebl_ref.values`)."""
+    a = p.add_argument
+    a("--dataset", default=None, type=choice_arg(DATASETS, "dataset"), metavar="NAME",
+      help=f"dataset name ({', '.join(DATASETS)}); default: the embedded Fashion-MNIST sample")
+    a("--data-dir", default=None, metavar="DIR", help="data folder for --dataset")
+    a("--no-download", action="store_true", help="never download --dataset")
+    a("--widths", type=list_arg(int, "widths", 4, within=AT_LEAST_ONE), default=(16, 32, 64, 64),
+      metavar="V,...", help="four hidden widths (default 16,32,64,64: the quick preset; paper: "
+                            "128,256,512,512)")
+    a("--batch", type=number_arg(int, "batch", AT_LEAST_ONE), default=32, metavar="N",
+      help="batch size (default 32)")
+    a("--betas", type=list_arg(float, "betas", within=POSITIVE), default=DEFAULT_BETAS,
+      metavar="V,...", help="comma-separated nudging strengths > 0 (default "
+                            f"{','.join(map(str, DEFAULT_BETAS))})")
+    a("--free-iters", type=number_arg(int, "free-iters", AT_LEAST_ONE), default=60, metavar="N",
+      help="free-phase iterations (default 60)")
+    a("--train-iters", type=number_arg(int, "train-iters", AT_LEAST_ONE), default=15,
+      metavar="N", help="iterations of each second phase and of TBP (default 15)")
+    a("--rbp-iters", type=number_arg(int, "rbp-iters", AT_LEAST_ONE), default=100, metavar="N",
+      help="RBP iterations of the reference gradient (default 100)")
+    a("--seed", type=number_arg(int, "seed", NON_NEGATIVE), default=0, metavar="N",
+      help="seed of the batch and the parameters (default 0)")
+    a("--gains", type=list_arg(float, "gains", 5, broadcast=True, within=POSITIVE),
+      default=(0.5,) * 5, metavar="V,...", help="weight gains, one or five numbers (default 0.5)")
+    a("--device", default="cpu", type=choice_arg(DEVICES, "device"), metavar="NAME",
+      help="cpu or gpu (default cpu)")
+    a("--dtype", default="float64", type=choice_arg(DTYPES, "dtype"), metavar="NAME",
+      help="float64 (default: the check measures the rules, not round-off), float32 or "
+           "float16 (gpu only)")
+    a("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    a("--plot", default=None, metavar="PATH",
+      help=f"draw relative error vs beta, log-log (needs matplotlib: {PLOT_HINT})")
 
 
 # --------------------------------------------------------------------------- data and model
@@ -246,7 +208,7 @@ def run_check(args) -> dict:
 # --------------------------------------------------------------------------- output
 
 
-def format_table(report: dict, metric: str, title: str) -> str:
+def format_metric_table(report: dict, metric: str, title: str) -> str:
     cols = report["params"] + ["all"]
     lines = [title, f"{'rule':<7}{'beta':>7} " + "".join(f"{c:>8}" for c in cols)]
     for r in report["rows"]:
@@ -275,22 +237,12 @@ def format_report(report: dict) -> str:
            for b, c in report["active_set_changes"].items()])
     return "\n\n".join([
         head,
-        format_table(report, "cosine", "cosine similarity to RBP"),
-        format_table(report, "norm_ratio", "norm ratio |g| / |g_RBP|"),
-        format_table(report, "rel_error", "relative error |g - g_RBP| / |g_RBP|"),
+        format_metric_table(report, "cosine", "cosine similarity to RBP"),
+        format_metric_table(report, "norm_ratio", "norm ratio |g| / |g_RBP|"),
+        format_metric_table(report, "rel_error", "relative error |g - g_RBP| / |g_RBP|"),
         slopes,
         moved,
         f"({report['seconds']:.1f} s)"])
-
-
-def _json_safe(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 def _pyplot():
@@ -326,25 +278,37 @@ def plot(report: dict, path: str) -> None:
     plt.close(fig)
 
 
+def parse_args(argv=None):
+    """The parsed flags; bad input raises ``SystemExit("gradcheck: <one line>")``."""
+    p = Parser(prog="run.py gradcheck",
+               description="Cosine similarity and norm ratio of every rule's gradient to RBP's "
+                           "(many iterations) on one batch, per parameter tensor and per beta.")
+    add_arguments(p)
+    try:
+        return p.parse_args(argv)
+    except UsageError as exc:
+        raise SystemExit(f"gradcheck: {exc}") from None
+
+
 def main(argv=None) -> int:
     """Entry point of ``python run.py gradcheck [options]``; returns 0 on success.
 
-    Bad input raises SystemExit with one message (argparse: usage + message, status 2).
+    Bad input raises SystemExit with one message (``run.py`` turns it into exit status 2).
     """
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if args.plot:
         _pyplot()  # fail before the computation, not after
     report = run_check(args)
     print(format_report(report))
-    for path, write in ((args.json, _write_json), (args.plot, plot)):
+    for path, write in ((args.json, write_json), (args.plot, lambda p, r: plot(r, p))):
         if path:
             try:
-                write(report, path)
+                write(path, report)
             except OSError as exc:
                 raise SystemExit(f"gradcheck: cannot write {path}: {exc}") from None
     return 0
 
 
-def _write_json(report: dict, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(_json_safe(report), f, indent=1)
+if __name__ == "__main__":
+    from .cli import main as cli_main
+    sys.exit(cli_main(["gradcheck", *sys.argv[1:]]))

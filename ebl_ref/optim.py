@@ -1,7 +1,7 @@
 """SGD with momentum, coupled weight decay and per-layer learning rates; cosine annealing.
 
-Exactly PyTorch's ``torch.optim.SGD`` (dampening 0, no Nesterov) as the reference uses it
-(REFERENCE-CODE §6), for a gradient estimate ``g`` of +∂L/∂θ::
+Exactly PyTorch's ``torch.optim.SGD`` (dampening 0, no Nesterov), the optimiser of the
+authors' public code, for a gradient estimate ``g`` of +∂L/∂θ (paper §2: Δθ = −η g)::
 
     d = g + λ θ                 coupled L2 weight decay, on all ten parameters (biases too)
     v = μ v + d                 (v = d at the first step)

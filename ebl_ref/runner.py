@@ -1,291 +1,311 @@
-"""One training run, end to end: resolve the config, make (or reopen) the run folder, train,
-evaluate, checkpoint every epoch, write the summary.
+"""One training run, start to finish: the epoch loop and what happens when it is stopped.
 
-Run folder::
+:func:`start` makes a new run folder, :func:`resume` continues one; both return the exit
+status and never call ``sys.exit``. The order of work is chosen so that a run stopped at any
+point — a signal, an exception, a divergence — leaves a folder that ``--resume`` continues
+bit for bit (on the CPU):
 
-    config.json      fully resolved configuration
-    env.json         versions, git revision, device
-    metrics.jsonl    one JSON object per epoch
-    checkpoint.npz   parameters, momentum, RNG state, epoch (atomic; allow_pickle=False)
-    best.npz         parameters of the epoch with the lowest validation error (--val-size)
-    summary.json     written last
+1. check the settings (everything that needs no data) and the device;
+2. create the folder and write ``config.json``, ``env.json`` and ``status.json`` (running);
+3. load the data (abortable), seed the state, restore the checkpoint if there is one;
+4. per epoch: train (each batch abortable, committed only when done); **checkpoint the
+   trained epoch**; evaluate (abortable); record the metrics; checkpoint again;
+5. write ``summary.json`` and ``status.json`` (done).
+
+On SIGINT / SIGTERM / SIGUSR1 (:mod:`ebl_ref.signals`) the state is checkpointed and the run
+exits with 130 / 143 / 138 and one line saying how to continue. On a divergence
+(:class:`~ebl_ref.train.NonFiniteError`) nothing new is written, and the line says what the
+checkpoint on disk holds (exit 3). On any other error the consistent state is checkpointed
+first, then the error is reported (:class:`RunStopped`, exit 2 for bad input or files, 1
+otherwise).
 """
 from __future__ import annotations
 
-import json
-import os
-import platform
-import subprocess
+import dataclasses
 import sys
 import time
-from datetime import datetime
+import traceback
 from pathlib import Path
 
-import numpy as np
+from . import runfiles
+from .backend import BackendError, get_backend
+from .checkpoint import read_meta
+from .config import Config
+from .data import DataError
+from .jsonfile import BadFileError
+from .progress import make_progress
+from .provenance import environment
+from .resume import check_target, resume_config
+from .runfiles import BEST, CHECKPOINT
+from .runlock import RunLock
+from .signals import Guard, Interrupted, as_interrupted, signal_name
+from .splits import check_sizes_early, load_splits
+from .state import (build_network, describe, restore_state, save_state, saved_point,
+                    seeded_state)
+from .status import read_status, write_status
+from .train import NonFiniteError, evaluate, train_epoch
+from .values import UsageError
 
-from . import checkpoint
-from .backend import get_backend, to_host
-from .config import Config, ConfigError, resolve
-from .train import Data, TrainState, build_network, evaluate, initial_state, train_epoch
-
-FLAGS = ("algo", "dataset", "device", "dtype", "epochs", "batch_size", "seed", "beta",
-         "free_iters", "train_iters", "mode", "zero_term", "widths", "gains", "lr", "momentum",
-         "weight_decay", "train_subset", "val_size", "data_dir", "log_every")
-
-
-# Flags that may differ when resuming: they change how, not what, is computed (and --epochs
-# extends the run; the cosine schedule is recomputed for the new length).
-RESUMABLE_OVERRIDES = ("epochs", "device", "data_dir", "log_every", "eval_batch_size")
-
-
-def default_preset(args) -> str:
-    """``--preset``, else ``comparative`` (the paper's Table 1) for a real dataset, else
-    ``quick`` (the embedded sample, minutes on a CPU)."""
-    if args.preset:
-        return args.preset
-    real = args.dataset not in (None, "fashion-mnist-sample")
-    return "comparative" if real else "quick"
+EXIT_DIVERGED = 3
 
 
-def _overrides(args) -> dict:
-    return {k: getattr(args, k) for k in FLAGS if getattr(args, k, None) is not None}
+class RunStopped(Exception):
+    """The run stopped on an error; ``message`` is one line (what happened, what the folder
+    holds, how to continue) and ``exit_code`` the status to exit with."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
-# --------------------------------------------------------------------------- run folder
-
-def new_run_dir(config: Config, out: str | None) -> Path:
-    """Create a fresh folder; never reuse one that holds anything."""
-    if out:
-        path = Path(out)
-        if path.exists() and any(path.iterdir()):
-            raise FileExistsError(f"--out {path} exists and is not empty: choose another folder, "
-                                  f"or continue it with --resume {path}")
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{config.dataset}-{config.algo}-seed{config.seed}-{stamp}"
-    for i in range(1000):
-        path = base if i == 0 else base.with_name(f"{base.name}-{i}")
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a fresh run folder next to {base}")
-
-
-def environment(config: Config, backend) -> dict:
-    env = {"python": platform.python_version(), "numpy": np.__version__,
-           "platform": platform.platform(), "machine": platform.machine(),
-           "cpu_count": os.cpu_count(), "device": config.device, "dtype": config.dtype,
-           "git_revision": _git_revision(), "argv": sys.argv,
-           "started": datetime.now().isoformat(timespec="seconds")}
-    if config.device == "gpu":
-        xp = backend.xp
-        env["cupy_version"] = xp.__version__
-        env["gpu"] = xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
-    return env
-
-
-def _git_revision():
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True,
-                               text=True, timeout=5).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _write_json(path: Path, obj) -> None:
-    checkpoint.atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-def save_state(run_dir: Path, state: TrainState, config: Config, name="checkpoint.npz") -> None:
-    arrays = {f"param/{k}": to_host(v) for k, v in state.params.items()}
-    if state.velocity is not None:
-        arrays.update({f"velocity/{k}": to_host(v) for k, v in state.velocity.items()})
-    if state.order is not None:
-        arrays["order"] = state.order
-    meta = {"epoch": state.epoch, "rng": state.rng.bit_generator.state,
-            "best_val_error": state.best_val_error, "history": state.history,
-            "position": state.position, "sums": state.sums, "config": config.to_dict()}
-    checkpoint.save(run_dir / name, arrays, meta)
-
-
-def restore_state(run_dir: Path, state: TrainState, backend) -> None:
-    arrays, meta = checkpoint.load(run_dir / "checkpoint.npz")
-    names = list(state.params)
-    missing = [k for k in names if f"param/{k}" not in arrays]
-    if missing:
-        raise checkpoint.CheckpointError(f"checkpoint lacks parameters {missing}")
-    for k in names:
-        if arrays[f"param/{k}"].shape != tuple(state.params[k].shape):
-            raise checkpoint.CheckpointError(
-                f"checkpoint parameter {k} has shape {arrays[f'param/{k}'].shape}, the config "
-                f"expects {tuple(state.params[k].shape)}: the run folder does not match")
-    state.params = {k: backend.asarray(arrays[f"param/{k}"]) for k in names}
-    if f"velocity/{names[0]}" in arrays:
-        state.velocity = {k: backend.asarray(arrays[f"velocity/{k}"]) for k in names}
-    state.rng.bit_generator.state = meta["rng"]
-    state.epoch, state.best_val_error = meta["epoch"], meta["best_val_error"]
-    state.history, state.position, state.sums = meta["history"], meta["position"], meta["sums"]
-    state.order = arrays.get("order")
-
-
-def resume_config(run_dir: Path, overrides: dict) -> Config:
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise checkpoint.CheckpointError(f"--resume {run_dir}: no config.json there; it is not "
-                                         "a run folder made by run.py")
-    stored = json.loads(path.read_text())
-    preset = stored.pop("preset", "comparative")
-    try:
-        config = resolve(preset, **stored)
-    except (ConfigError, TypeError) as exc:
-        raise checkpoint.CheckpointError(
-            f"--resume {run_dir}: config.json is not usable ({exc})") from None
-    proposed = resolve(preset, **{**stored, **overrides})
-    before, after = config.to_dict(), proposed.to_dict()
-    clash = [k for k in after if after[k] != before[k] and k not in RESUMABLE_OVERRIDES]
-    if clash:
-        raise checkpoint.CheckpointError(
-            f"--resume {run_dir}: the run was made with a different {', '.join(clash)}; "
-            "drop those flags to continue it, or start a new run")
-    return proposed
-
-
-# --------------------------------------------------------------------------- progress
-
-def make_progress(config: Config, log):
-    """A callback for :func:`ebl_ref.train.train_epoch`: a tqdm bar when tqdm is installed and
-    the output is a terminal, else a plain line every ``log_every`` batches."""
-    try:
-        from tqdm import tqdm  # noqa: PLC0415
-    except ImportError:
-        tqdm = None
-    if tqdm is not None and sys.stderr.isatty():
-        bar = {}
-
-        def progress_bar(epoch, done, total, error, rate):
-            if bar.get("epoch") != epoch:
-                bar.update(epoch=epoch, tqdm=tqdm(total=total, initial=0, unit="ex",
-                                                  desc=f"epoch {epoch}/{config.epochs}"))
-            t = bar["tqdm"]
-            t.update(done - t.n)
-            t.set_postfix_str(f"train error {100 * error:.1f}%")
-            if done >= total:
-                t.close()
-        return progress_bar
-    every = config.log_every * config.batch_size
-
-    def progress(epoch, done, total, error, rate):
-        if done % every >= config.batch_size and done < total:
-            return
-        eta = (total - done) / max(rate, 1e-9)
-        log(f"  epoch {epoch}/{config.epochs} {done:>6}/{total} | {rate:6.1f} ex/s | "
-            f"train error {100 * error:5.1f}% | epoch ETA {eta:5.0f} s")
-    return progress
-
-
-# --------------------------------------------------------------------------- the run
-
-def load_data(config: Config) -> Data:
-    from .data import get_spec, load_dataset  # noqa: PLC0415
-
-    spec = get_spec(config.dataset)
-    train, test = load_dataset(config.dataset, config.data_dir)
-    if config.train_subset:
-        if config.train_subset > len(train):
-            raise ConfigError(f"--train-subset {config.train_subset} exceeds the "
-                              f"{len(train)} training examples of {config.dataset}")
-        train = train.take(np.arange(config.train_subset))
-    return Data(spec=spec, train=train, test=test)
-
-
-def run(args, log=print) -> int:
-    resuming = args.resume is not None
-    if resuming:
-        run_dir = Path(args.resume)
-        config = resume_config(run_dir, _overrides(args))
+def resume_command(run_dir) -> str:
+    """The command that continues the run in ``run_dir``, as this process was started."""
+    prog = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if prog.endswith("run.py"):
+        base = f"python {prog}"
+    elif Path(prog).name == "ebl-ref":
+        base = "ebl-ref"
     else:
-        config = resolve(default_preset(args), **_overrides(args))
+        base = "python -m ebl_ref.cli"
+    return f"{base} --resume {run_dir}"
+
+
+# --------------------------------------------------------------------------- entry points
+
+def start(config: Config, out=None, log=print) -> int:
+    """Train a new run with ``config`` into ``out`` (absent or empty; default a fresh folder
+    under ``./runs``). Returns the exit status; raises :class:`RunStopped` on an error after
+    the folder was made, ``UsageError``/``BackendError``/``FileExistsError`` before."""
     backend = get_backend(config.device, config.dtype)
-    data = load_data(config)
-    net = build_network(config, data.spec)
-    state, data.train, data.val = initial_state(config, net, backend, data.train)
-    if resuming:
-        restore_state(run_dir, state, backend)
-        log(f"resuming {run_dir} after epoch {state.epoch}")
-    else:
-        run_dir = new_run_dir(config, getattr(args, "out", None))
-        _write_json(run_dir / "config.json", config.to_dict())
-        _write_json(run_dir / "env.json", environment(config, backend))
-    _rewrite_metrics(run_dir, state.history)
-    log(f"{config.algo} on {config.dataset}, preset {config.preset} ({len(data.train)} train, "
-        f"{0 if data.val is None else len(data.val)} val, {len(data.test)} test), "
-        f"widths {list(config.widths)}, batch {config.batch_size}, β {config.beta}, "
-        f"{config.free_iters}/{config.train_iters} iterations, {config.device} {config.dtype}")
-    log(f"run folder: {run_dir}")
-    return _train_loop(config, net, backend, state, data, run_dir, log)
+    check_sizes_early(config)
+    with Guard() as guard:
+        run_dir = runfiles.new_run_dir(out, config.dataset, config.algo, config.seed)
+        with RunLock(run_dir):
+            runfiles.write_config(run_dir, config.to_dict())  # first: the folder is a run now
+            runfiles.write_env(run_dir, environment(config.device, config.dtype, backend.xp))
+            return Session(run_dir, config, backend, guard, log).run()
 
 
-def _train_loop(config, net, backend, state, data, run_dir, log) -> int:
-    progress = make_progress(config, log)
-    t_run = time.perf_counter()
-    while state.epoch < config.epochs:
-        t0 = time.perf_counter()
+def resume(run_dir, overrides: dict | None = None, log=print) -> int:
+    """Continue the run in ``run_dir``; ``overrides`` may change the resumable settings (see
+    :mod:`ebl_ref.resume`), which are then recorded in its config.json. A finished run is
+    reported as such (exit 0). A damaged run file is reported (``BadFileError``) and recorded
+    as the run's last error in status.json."""
+    run_dir = Path(run_dir)
+    if not runfiles.is_run_dir(run_dir):
+        runfiles.read_config(run_dir)  # its clear error, before anything is written there
+    with Guard() as guard, RunLock(run_dir):
         try:
-            metrics = train_epoch(config, net, backend, state, data, progress)
-        except KeyboardInterrupt:
-            save_state(run_dir, state, config)
-            log(f"\ninterrupted: checkpoint written; continue with: "
-                f"python run.py --resume {run_dir}")
-            return 130
-        except Exception:
-            log(f"stopped; the last good checkpoint (epoch {state.epoch}) is in {run_dir}")
+            return _resume(run_dir, overrides or {}, guard, log)
+        except BadFileError as exc:
+            _record_failure(run_dir, exc)
             raise
-        state.epoch += 1
-        metrics.update(_evaluate(config, net, backend, state, data))
-        seconds = time.perf_counter() - t0
-        metrics["seconds"] = seconds  # training and evaluation
-        if data.val is not None and (state.best_val_error is None
-                                     or metrics["val_error"] < state.best_val_error):
-            state.best_val_error = metrics["val_error"]
-            save_state(run_dir, state, config, name="best.npz")
-        state.history.append(metrics)
-        save_state(run_dir, state, config)
-        with open(run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(metrics) + "\n")
-        log(_epoch_line(config, metrics))
-    summary = _summary(config, state, time.perf_counter() - t_run)
-    _write_json(run_dir / "summary.json", summary)
-    log(f"done: test error {100 * summary['test_error']:.2f}% after {config.epochs} epochs; "
-        f"run folder {run_dir}")
-    return 0
 
 
-def _evaluate(config, net, backend, state, data) -> dict:
-    out = {}
-    splits = (("val", data.val), ("test", data.test))
-    for name, split in splits:
-        if split is None:
-            continue
-        m = evaluate(config, net, backend, state.params, split, data.spec)
-        out[f"{name}_error"], out[f"{name}_cost"] = m["error"], m["cost"]
-        if net.n_classes > 10:  # top-5 matters for CIFAR-100
-            out[f"{name}_top5_error"] = m["top5_error"]
-    return out
+def _resume(run_dir: Path, overrides: dict, guard: Guard, log) -> int:
+    config, changed = resume_config(run_dir, overrides)
+    backend = get_backend(config.device, config.dtype)
+    check_sizes_early(config)
+    meta = read_meta(run_dir / CHECKPOINT) if (run_dir / CHECKPOINT).exists() else {}
+    trained = int(meta.get("epoch", 0))
+    check_target(run_dir, config, trained)
+    if changed:
+        runfiles.write_config(run_dir, config.to_dict())
+        log("config.json updated: " + ", ".join(f"{k} {a} -> {b}"
+                                                 for k, (a, b) in changed.items()))
+        if "epochs" in changed:
+            runfiles.remove_summary(run_dir)
+    finished = (trained >= config.epochs and meta.get("pending") is None
+                and (run_dir / runfiles.SUMMARY).is_file())
+    if finished:
+        write_status(run_dir, "done", epoch=trained, epochs=config.epochs, exit_code=0)
+        log(f"{run_dir} is finished: {trained} of {config.epochs} epochs trained, results in "
+            f"{run_dir / runfiles.SUMMARY}; to train longer: {resume_command(run_dir)} "
+            f"--epochs N (N > {trained})")
+        return 0
+    saved = None if not meta else {"epoch": trained, "position": int(meta.get("position", 0)),
+                                   "pending": meta.get("pending") is not None}
+    return Session(run_dir, config, backend, guard, log, saved=saved).run()
+
+
+def _record_failure(run_dir: Path, exc: Exception) -> None:
+    """status.json: failed, with ``exc`` as the last error (best effort)."""
+    try:
+        before = read_status(run_dir) or {}
+    except BadFileError:
+        before = {}
+    try:
+        write_status(run_dir, "failed", epoch=before.get("epoch", 0),
+                     epochs=before.get("epochs", 0), position=before.get("position", 0),
+                     last_error=str(exc), exit_code=2)
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------- the session
+
+class Session:
+    """The run in one process: loads, trains, evaluates, saves, and handles being stopped."""
+
+    def __init__(self, run_dir: Path, config: Config, backend, guard: Guard, log,
+                 saved: dict | None = None):
+        self.run_dir, self.config, self.backend, self.guard, self.log = (
+            Path(run_dir), config, backend, guard, log)
+        self.state = self.splits = self.net = None
+        self.saved = saved           # saved_point() of the checkpoint on disk, None if none
+        self.doing = "starting"      # for the last line: what was interrupted
+        self.t0 = time.perf_counter()
+
+    # ------------------------------------------------------------------ outcome handling
+
+    def run(self) -> int:
+        try:
+            self._status("running")
+            self._prepare()
+            self._epochs()
+            return self._finish()
+        except KeyboardInterrupt as exc:
+            return self._interrupted(as_interrupted(exc))
+        except NonFiniteError as exc:
+            self._stop(exc, EXIT_DIVERGED, save=False,
+                       advice="start a new run with smaller learning rates or β")
+        except MemoryError:
+            self._stop("out of memory", 1, advice="lower --eval-batch-size (resumable), or "
+                       "start a new run with a smaller --batch-size; then "
+                       + resume_command(self.run_dir))
+        except (UsageError, BadFileError, DataError, BackendError) as exc:
+            self._stop(exc, 2, advice=f"fix it, then: {resume_command(self.run_dir)}")
+        except OSError as exc:  # disk full, folder removed, permissions
+            self._stop(exc, 1, advice=f"fix it, then: {resume_command(self.run_dir)}")
+        except Exception as exc:
+            traceback.print_exc()
+            self._stop(f"{type(exc).__name__}: {exc}", 1,
+                       advice=f"continue with: {resume_command(self.run_dir)}")
+
+    def _status(self, state, **extra):
+        point = (saved_point(self.state) if self.state is not None
+                 else self.saved or {"epoch": 0, "position": 0})
+        write_status(self.run_dir, state, epoch=point["epoch"], epochs=self.config.epochs,
+                     position=point["position"], **extra)
+
+    def _save(self, name=CHECKPOINT, state=None):
+        state = self.state if state is None else state
+        save_state(self.run_dir / name, state, self.config)
+        if name == CHECKPOINT:
+            self.saved = saved_point(state)
+
+    def _save_what_we_have(self) -> str:
+        """Checkpoint the (consistent) state if there is one; the phrase for the last line."""
+        if self.state is None:
+            return f"last checkpoint: {describe(self.run_dir / CHECKPOINT, self.saved)}"
+        try:
+            self._save()
+            return f"saved {describe(self.run_dir / CHECKPOINT, self.saved)}"
+        except Exception as exc:  # disk full, folder gone ...
+            return (f"could not write a checkpoint ({exc}); last checkpoint: "
+                    f"{describe(self.run_dir / CHECKPOINT, self.saved)}")
+
+    def _interrupted(self, exc: Interrupted) -> int:
+        saved = self._save_what_we_have()
+        self._status("interrupted", exit_code=exc.exit_code,
+                     last_error=f"interrupted by {signal_name(exc.signum)}")
+        self.log(f"\ninterrupted by {signal_name(exc.signum)} while {self.doing}; {saved}; "
+                 f"continue with: {resume_command(self.run_dir)}")
+        return exc.exit_code
+
+    def _stop(self, problem, code: int, advice: str, save: bool = True):
+        problem = " ".join(str(problem).split())
+        saved = (self._save_what_we_have() if save else
+                 f"last checkpoint: {describe(self.run_dir / CHECKPOINT, self.saved)}")
+        try:
+            self._status("failed", last_error=problem, exit_code=code)
+        except OSError:
+            pass  # the error being reported matters more
+        raise RunStopped(f"{problem} (while {self.doing}); {saved}; {advice}", code) from None
+
+    # ------------------------------------------------------------------ the work
+
+    def _prepare(self):
+        config, backend = self.config, self.backend
+        self.doing = "loading the data"
+        with self.guard.abortable():
+            splits = load_splits(config)
+        self.net = build_network(config, splits.spec)
+        state, train, val = seeded_state(config, self.net, backend, splits.train)
+        self.splits = splits.with_validation(train, val)
+        path = self.run_dir / CHECKPOINT
+        if path.exists():
+            restore_state(path, state, backend, config, len(train))
+            self.saved = saved_point(state)
+            self.log(f"resuming from {describe(path, self.saved)}")
+        self.state = state
+        runfiles.write_metrics(self.run_dir, state.history)  # drops lines of lost epochs
+        n_val = 0 if val is None else len(val)
+        self.log(f"{config.algo} on {config.dataset}, preset {config.preset} ({len(train)} "
+                 f"train, {n_val} val, {len(splits.test)} test), widths {list(config.widths)}, "
+                 f"batch {config.batch_size}, β {config.beta}, {config.free_iters}/"
+                 f"{config.train_iters} iterations, {config.device} {config.dtype}")
+        self.log(f"run folder: {self.run_dir}")
+
+    def _epochs(self):
+        state, config = self.state, self.config
+        progress = make_progress(config, self.log)
+        if state.pending is not None:
+            self._evaluate_epoch()
+        while state.epoch < config.epochs:
+            self.guard.check()
+            self.doing = f"training epoch {state.epoch + 1}"
+            train_epoch(config, self.net, self.backend, state, self.splits, progress,
+                        self.guard.abortable)
+            self.doing = f"saving epoch {state.epoch}"
+            self._save()  # the trained epoch is safe before it is evaluated
+            self._evaluate_epoch()
+
+    def _evaluate_epoch(self):
+        state, config, splits = self.state, self.config, self.splits
+        self.guard.check()
+        self.doing = f"evaluating epoch {state.epoch}"
+        t0 = time.perf_counter()
+        results = {}
+        with self.guard.abortable():
+            for name, split in (("val", splits.val), ("test", splits.test)):
+                if split is not None:
+                    m = evaluate(config, self.net, self.backend, state.params, split, splits.spec)
+                    results.update({f"{name}_error": m["error"], f"{name}_cost": m["cost"]})
+                    if self.net.n_classes > 10:  # top-5 matters for CIFAR-100
+                        results[f"{name}_top5_error"] = m["top5_error"]
+        metrics = {**state.pending, **results}
+        metrics["seconds"] = state.pending["seconds"] + time.perf_counter() - t0
+        self.doing = f"saving epoch {state.epoch}"
+        best, history = state.best_val_error, state.history + [metrics]
+        if "val_error" in metrics and (best is None or metrics["val_error"] < best):
+            best = metrics["val_error"]
+            self._save(BEST, dataclasses.replace(state, best_val_error=best, history=history,
+                                                 pending=None))
+        state.best_val_error, state.history, state.pending = best, history, None
+        self._save()
+        runfiles.write_metrics(self.run_dir, state.history)
+        self._status("running")
+        self.log(_epoch_line(config, metrics))
+
+    def _finish(self) -> int:
+        self.doing = "writing the summary"
+        summary = _summary(self.config, self.state, time.perf_counter() - self.t0)
+        runfiles.write_summary(self.run_dir, summary)
+        self._status("done", exit_code=0)
+        error = summary["test_error"]
+        shown = "n/a" if error is None else f"{100 * error:.2f}%"
+        self.log(f"done: test error {shown} after {self.state.epoch} epochs; run folder "
+                 f"{self.run_dir}")
+        return 0
 
 
 def _epoch_line(config, m) -> str:
-    val = f" | val error {100 * m['val_error']:.2f}%" if "val_error" in m else ""
-    return (f"epoch {m['epoch']}/{config.epochs}: train error {100 * m['train_error']:.2f}% "
-            f"cost {m['train_cost']:.4f}{val} | test error {100 * m['test_error']:.2f}% | "
+    def pct(key):
+        return "n/a" if m.get(key) is None else f"{100 * m[key]:.2f}%"
+    val = f" | val error {pct('val_error')}" if "val_error" in m else ""
+    return (f"epoch {m['epoch']}/{config.epochs}: train error {pct('train_error')} "
+            f"cost {m['train_cost']:.4f}{val} | test error {pct('test_error')} | "
             f"{m['seconds']:.1f} s (training {m['examples_per_s']:.1f} ex/s)")
 
 
@@ -295,15 +315,10 @@ def _summary(config, state, seconds) -> dict:
                "epochs": state.epoch, "test_error": last["test_error"],
                "train_error": last["train_error"], "best_val_error": state.best_val_error,
                "seconds": seconds,
-               "seconds_total": sum(m["seconds"] for m in state.history)}
+               "seconds_total": sum(m["seconds"] or 0 for m in state.history)}
     if state.best_val_error is not None:
-        best = min(state.history, key=lambda m: m["val_error"])
+        best = min((m for m in state.history if m.get("val_error") is not None),
+                   key=lambda m: m["val_error"])
         summary["best_val_epoch"] = best["epoch"]
         summary["test_error_at_best_val"] = best["test_error"]
     return summary
-
-
-def _rewrite_metrics(run_dir: Path, history: list) -> None:
-    """metrics.jsonl = the checkpoint's history (drops lines of epochs lost to a crash)."""
-    checkpoint.atomic_write_text(run_dir / "metrics.jsonl",
-                                 "".join(json.dumps(m) + "\n" for m in history))

@@ -13,7 +13,6 @@ batch-last one) and named ``free/03/s2`` = layer s2 after half-step 3 of the fre
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -22,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .flags import Parser
 from .minimize import relax, zero_state
 from .network import DCHN, OUTPUT, cost, init_params, one_hot, param_grads, total_energy
 from .ops import batch_first, channel_major
 from .optim import sgd_step
 from .rules import contrast
+from .values import UsageError
 
 SETTINGS = {"in_channels": 1, "widths": [2, 3, 4, 4], "n_classes": 3, "image_size": 16,
             "batch": 2, "seed": 0, "gains": [1.0] * 5, "beta": 0.25, "free_iters": 10,
@@ -99,15 +100,34 @@ def write_trace(folder: Path, settings: dict = SETTINGS) -> Path:
     return folder / "trace.npz"
 
 
+def add_arguments(p) -> None:
+    """The flags of ``run.py trace``."""
+    p.add_argument("--out", default="golden-trace", metavar="DIR",
+                   help="folder to write (created if absent; default golden-trace)")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ebl_ref.trace", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="golden-trace", help="folder to write (default golden-trace)")
-    args = p.parse_args(argv)
-    path = write_trace(Path(args.out))
+    """Entry point of ``run.py trace``; bad input raises ``SystemExit("trace: ...")``."""
+    p = Parser(prog="run.py trace",
+               description="Write a golden reference trace of one tiny C-EP training step in "
+                           "float64 (every half-step of every phase, the gradient, the step) as "
+                           "trace.npz and manifest.json; see docs/PORTING.md.")
+    add_arguments(p)
+    try:
+        args = p.parse_args(argv)
+    except UsageError as exc:
+        raise SystemExit(f"trace: {exc}") from None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"trace: --out {out} is a file, not a folder: choose a folder")
+    try:
+        path = write_trace(out)
+    except OSError as exc:
+        raise SystemExit(f"trace: cannot write {out}: {exc}") from None
     print(f"wrote {path} and {path.parent / 'manifest.json'}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import main as cli_main
+    sys.exit(cli_main(["trace", *sys.argv[1:]]))

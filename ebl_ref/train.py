@@ -1,144 +1,140 @@
-"""Training: the epoch loop, evaluation, metrics, resumable state (§4; REFERENCE-CODE §4.1, §6).
+"""Training and evaluation (paper §4): one batch, one epoch, one evaluation, divergence checks.
 
 Per batch: augment on the host, copy to the device, relax freely (the inference iteration
-count), estimate +∂L/∂θ with the chosen rule, take an SGD step. After each epoch: evaluate on
-the validation split (if held out) and the test split, with free phases started from zero.
-The test split is never used to choose anything; ``best_val_error`` picks the best epoch.
+count), estimate +∂L/∂θ with the chosen rule, take an SGD step (:mod:`ebl_ref.optim`). What the
+rule produces — the free state, the cost and energy, the gradient, the new parameters — must be
+finite, else :class:`NonFiniteError` stops the run before the batch is committed.
+Evaluation relaxes freely from zero with the same iteration count; the test split is never
+used to choose anything (``best_val_error`` picks the best epoch).
 
-All randomness — initialisation, validation split, shuffling, augmentation — comes from one
-``numpy.random.Generator`` seeded with ``config.seed``, whose state is checkpointed, so a resumed
-run continues bit for bit (on the CPU).
+The batch loop is written so that an interruption anywhere leaves a consistent state: a batch
+runs inside ``abortable()`` (see :mod:`ebl_ref.signals`) and its results are committed to the
+state only after it finished; if it is stopped, the Generator is rewound to where the batch
+began, so a resumed run draws the same augmentation again.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from contextlib import nullcontext
 
 import numpy as np
 
 from .algorithms import estimate_gradient
 from .backend import Backend, to_host
+from .data import preprocess
 from .minimize import free_phase
-from .network import DCHN, cost, energy, init_params, one_hot
+from .network import OUTPUT, cost, energy, one_hot
 from .optim import cosine_lr, sgd_step
 
 
 class NonFiniteError(RuntimeError):
-    """States or parameters became inf/nan."""
+    """What a rule produced (states, cost, energy, gradient or parameters) became inf/nan."""
 
 
-@dataclass
-class Data:
-    """Host-side splits (uint8 images, int64 labels) and the dataset's spec."""
-
-    spec: object
-    train: object
-    test: object
-    val: object = None
-
-
-@dataclass
-class TrainState:
-    """Everything a resumed run needs. ``order``/``position``/``sums`` describe an epoch in
-    progress (set when a run is interrupted mid-epoch), else None/0/{}."""
-
-    params: dict
-    velocity: dict | None
-    rng: np.random.Generator
-    epoch: int = 0                      # completed epochs
-    best_val_error: float | None = None
-    history: list = field(default_factory=list)
-    order: np.ndarray | None = None
-    position: int = 0
-    sums: dict = field(default_factory=dict)
-
-
-def build_network(config, spec) -> DCHN:
-    return DCHN(in_channels=spec.channels, widths=tuple(config.widths), n_classes=spec.classes)
-
-
-def initial_state(config, net: DCHN, backend: Backend, data_train) -> tuple:
-    """Seed the Generator, draw the parameters, then hold out the validation split.
-
-    Returns ``(state, train, val)``. Replaying this with the same seed (as resume does)
-    reproduces the same split.
-    """
-    from .data import split_validation  # noqa: PLC0415  (data is optional for library users)
-
-    rng = np.random.default_rng(config.seed)
-    params = init_params(net, rng, config.gains, backend)
-    train, val = data_train, None
-    if config.val_size:
-        train, val = split_validation(data_train, config.val_size, rng)
-    return TrainState(params=params, velocity=None, rng=rng), train, val
-
-
-def _inputs(config, spec, backend, x_uint8, rng, train: bool):
+def _inputs(spec, backend: Backend, x_uint8, rng, train: bool):
     """uint8 NHWC images -> normalised, (optionally) augmented (C, 32, 32, B) device array."""
-    from .data import preprocess  # noqa: PLC0415
-
     return backend.asarray(preprocess(x_uint8, spec, rng if train else None, train=train,
                                       dtype=backend.dtype))
 
 
-def _errors(o, labels, k: int = 5):
-    """Top-1 and top-k error counts of outputs ``o`` (B, M) on the host."""
+def top_errors(o, labels, k: int = 5) -> tuple:
+    """Top-1 and top-k error counts of outputs ``o`` (B, M) against ``labels`` (B,), on the host.
+
+    An example is a top-k error when its label is not among the k *largest* outputs (k is
+    capped at M).
+    """
     o = to_host(o)
     top1 = int((o.argmax(axis=1) != labels).sum())
     k = min(k, o.shape[1])
-    topk = np.argpartition(-o, k - 1, axis=1)[:, :k]
+    topk = np.argpartition(-o, k - 1, axis=1)[:, :k]  # (B, k): indices of the k largest
     return top1, int((topk != labels[:, None]).all(axis=1).sum())
 
 
+def _all_finite(xp, arrays) -> bool:
+    """Whether every array is finite, with one device-to-host transfer."""
+    return bool(xp.stack([xp.isfinite(a).all() for a in arrays]).all())
+
+
+def _diverged(what: str, where: str) -> NonFiniteError:
+    return NonFiniteError(f"diverged at {where}: non-finite {what} (learning rates or β too "
+                          "large for this network, or the dtype too narrow)")
+
+
 def evaluate(config, net, backend, params, split, spec) -> dict:
-    """Error, top-5 error and cost on a split, free phases of ``free_iters`` from zero."""
+    """Error, top-5 error and mean cost on a split: free phases of ``free_iters`` from zero.
+
+    Raises :class:`NonFiniteError` if the outputs are not finite.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _evaluate(config, net, backend, params, split, spec)
+
+
+def _evaluate(config, net, backend, params, split, spec) -> dict:
     n_err = n_top5 = 0
     total_cost = 0.0
     for start in range(0, len(split), config.eval_batch_size):
         xb = split.x[start:start + config.eval_batch_size]
         labels = split.y[start:start + config.eval_batch_size]
-        x = _inputs(config, spec, backend, xb, None, train=False)
-        eq = free_phase(params, net, x, config.free_iters, config.mode)
-        e1, e5 = _errors(eq.s[5], labels)
+        x = _inputs(spec, backend, xb, None, train=False)
+        o = free_phase(params, net, x, config.free_iters, config.mode).s[OUTPUT]
+        if not _all_finite(backend.xp, [o]):
+            raise _diverged("output", f"evaluation, examples {start}..")
+        e1, e5 = top_errors(o, labels)
         n_err, n_top5 = n_err + e1, n_top5 + e5
-        total_cost += float(cost(eq.s[5], one_hot(backend.xp.asarray(labels), net.n_classes,
-                                                   eq.s[5])).sum())
+        total_cost += float(cost(o, one_hot(backend.xp.asarray(labels), net.n_classes, o)).sum())
     n = len(split)
     return {"error": n_err / n, "top5_error": n_top5 / n, "cost": total_cost / n}
 
 
-def _check_finite(xp, arrays, what: str, where: str):
-    if not all(bool(xp.isfinite(a).all()) for a in arrays):
-        raise NonFiniteError(f"non-finite {what} at {where}: the learning rates or β are too "
-                             "large for this network, or the dtype too narrow")
+def train_batch(config, net, backend, state, splits, idx, lrs, where: str):
+    """Augment, relax, estimate, step. Returns the new ``(params, velocity)`` and the batch's
+    metric sums; ``state`` is not modified (its Generator is advanced).
+
+    Raises :class:`NonFiniteError` if the free state, cost, energy, gradient or new parameters
+    are not finite (NumPy's overflow warnings are silenced here: these checks report it).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _train_batch(config, net, backend, state, splits, idx, lrs, where)
 
 
-def _train_batch(config, net, backend, state, data, idx, lrs, where):
-    """Augment, relax, estimate, step: returns the new (params, velocity) and batch sums."""
-    xp, labels = backend.xp, data.train.y[idx]
-    x = _inputs(config, data.spec, backend, data.train.x[idx], state.rng, train=True)
+def _train_batch(config, net, backend, state, splits, idx, lrs, where):
+    xp, labels = backend.xp, splits.train.y[idx]
+    x = _inputs(splits.spec, backend, splits.train.x[idx], state.rng, train=True)
     y = one_hot(xp.asarray(labels), net.n_classes, x)
     grads, free = estimate_gradient(config.algo, state.params, net, x, y, beta=config.beta,
                                     free_iters=config.free_iters,
                                     train_iters=config.train_iters, mode=config.mode,
                                     zero_term=config.zero_term)
-    _check_finite(xp, [free.s[5]], "free state", where)
+    if not _all_finite(xp, free.s[1:]):
+        raise _diverged("free state", where)
+    batch = {"cost": float(cost(free.s[OUTPUT], y).sum()),
+             "energy": float(energy(state.params, free.s, free.drives).sum()),
+             "residual": free.residual * len(idx),
+             "error": top_errors(free.s[OUTPUT], labels)[0], "examples": len(idx)}
+    for name in ("cost", "energy", "residual"):
+        if not np.isfinite(batch[name]):
+            raise _diverged(name, where)
+    if not _all_finite(xp, grads.values()):
+        raise _diverged("gradient estimate", where)
     params, velocity = sgd_step(state.params, grads, state.velocity, lrs, config.momentum,
                                 config.weight_decay)
-    _check_finite(xp, params.values(), "parameters", where)
-    batch = {"cost": float(cost(free.s[5], y).sum()),
-             "energy": float(energy(state.params, free.s, free.drives).sum()),
-             "residual": free.residual * len(idx), "error": _errors(free.s[5], labels)[0],
-             "examples": len(idx)}
+    if not _all_finite(xp, params.values()):
+        raise _diverged("parameters", where)
     return params, velocity, batch
 
 
-def train_epoch(config, net, backend, state: TrainState, data: Data, progress) -> dict:
-    """One epoch of training; updates ``state`` in place batch by batch (so an interrupt
-    leaves a consistent, checkpointable state). Returns the epoch's training metrics."""
+def train_epoch(config, net, backend, state, splits, progress, abortable=nullcontext) -> dict:
+    """Train epoch ``state.epoch + 1`` (or finish it, if ``state`` is inside it).
+
+    Updates ``state`` batch by batch; at the end it counts the epoch as trained
+    (``state.epoch += 1``) and keeps the returned training metrics in ``state.pending`` until
+    the epoch is evaluated. ``abortable`` gives the context a batch runs in (a signal may stop
+    it there, see :mod:`ebl_ref.signals`); a stopped or failed batch leaves ``state`` as it was
+    before the batch, its Generator rewound.
+    """
     epoch = state.epoch + 1
     lrs = [cosine_lr(lr0, epoch, config.epochs, config.eta_min) for lr0 in config.lr]
-    n = len(data.train)
+    n = len(splits.train)
     if state.order is None:
         state.order, state.position, state.sums = state.rng.permutation(n), 0, {}
     sums, first, t0 = state.sums, state.position, time.perf_counter()
@@ -146,9 +142,10 @@ def train_epoch(config, net, backend, state: TrainState, data: Data, progress) -
         idx = state.order[start:start + config.batch_size]
         snapshot = state.rng.bit_generator.state
         try:
-            params, velocity, batch = _train_batch(config, net, backend, state, data, idx, lrs,
-                                                   f"epoch {epoch}, example {start}")
-        except KeyboardInterrupt:
+            with abortable():
+                params, velocity, batch = train_batch(config, net, backend, state, splits, idx,
+                                                      lrs, f"epoch {epoch}, example {start}")
+        except BaseException:
             state.rng.bit_generator.state = snapshot  # redo this batch's draws on resume
             raise
         sums = {k: sums.get(k, 0) + v for k, v in batch.items()}
@@ -156,10 +153,13 @@ def train_epoch(config, net, backend, state: TrainState, data: Data, progress) -
             params, velocity, sums, start + len(idx))
         seconds = time.perf_counter() - t0
         progress(epoch, state.position, n, sums["error"] / sums["examples"],
-                 (state.position - first) / seconds)
+                 (state.position - first) / max(seconds, 1e-9))
     m, seconds = sums["examples"], time.perf_counter() - t0
-    state.order, state.position, state.sums = None, 0, {}
-    return {"epoch": epoch, "lr": lrs, "train_error": sums["error"] / m,
-            "train_cost": sums["cost"] / m, "train_energy": sums["energy"] / m,
-            "residual": sums["residual"] / m,
-            "examples_per_s": (n - first) / seconds}  # training only, this session
+    metrics = {"epoch": epoch, "lr": lrs, "train_error": sums["error"] / m,
+               "train_cost": sums["cost"] / m, "train_energy": sums["energy"] / m,
+               "residual": sums["residual"] / m,
+               "examples_per_s": (n - first) / max(seconds, 1e-9),  # training, this session
+               "seconds": seconds}
+    state.epoch, state.pending, state.order, state.position, state.sums = (
+        epoch, metrics, None, 0, {})
+    return metrics

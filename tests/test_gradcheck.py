@@ -60,7 +60,7 @@ def test_compare_and_slope():
     (["--betas", "big"], "betas"),
     (["--betas", "0.1,-0.1"], "betas"),
     (["--widths", "1,2,3"], "widths"),
-    (["--batch", "0"], "positive integer"),
+    (["--batch", "0"], "--batch must be an integer >= 1"),
     (["--gains", "1,2"], "gains"),
     (["--dataset", "imagenet"], "unknown dataset"),
     (["--device", "tpu"], "unknown device"),

@@ -1,14 +1,20 @@
-"""Training: optimiser and schedule against their formulas, an end-to-end run on tiny synthetic
-data that must learn, bit-exact resume (after an epoch and after Ctrl-C mid-epoch), the run
-folder's contents, and the CLI's one-line error messages."""
+"""Training: optimiser and schedule against their formulas, the top-5 error and the pinned
+defaults, an end-to-end run on tiny synthetic data that must learn, bit-exact resume (after an
+epoch and after Ctrl-C mid-epoch), the run folder's contents, and one-line error messages.
+Signals, divergence and damaged files: tests/test_reliability.py."""
+import inspect
 import json
 import math
 
 import numpy as np
 import pytest
+from run_helpers import read_params, tiny_args, write_blob_dataset
 
-from ebl_ref import cli, checkpoint, train
+from ebl_ref import cli, train
+from ebl_ref.config import Config, resolve
 from ebl_ref.optim import cosine_lr, sgd_step
+from ebl_ref.algorithms import estimate_gradient
+from ebl_ref.train import top_errors
 
 
 # --------------------------------------------------------------------------- optimiser
@@ -38,39 +44,47 @@ def test_cosine_schedule_matches_formula():
         assert cosine_lr(lr0, e, T) == pytest.approx(expected, rel=1e-12)
 
 
-# --------------------------------------------------------------------------- synthetic data
+# --------------------------------------------------------------------------- pinned values
 
-def write_blob_dataset(root, n_train=440, n_test=120, seed=0):
-    """A learnable 28×28 "mnist" in the prepared form: a bright 6×6 blob whose position (one
-    of ten) is the label, on a noisy background."""
-    rng = np.random.default_rng(seed)
-    folder = root / "mnist"
-    folder.mkdir(parents=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        y = rng.integers(0, 10, n)
-        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        for i, label in enumerate(y):
-            r, c = 3 + 11 * (label // 5), 2 + 5 * (label % 5)
-            x[i, r:r + 6, c:c + 5] = 255
-        np.savez(folder / f"{split}.npz", x=x, y=y)
-    return root
+def test_top5_error_counts_labels_outside_the_five_largest_outputs():
+    """Hand-made outputs where the five *smallest* outputs would give another answer."""
+    o = np.array([[9, 8, 7, 6, 5, 4, 3, 2, 1, 0],     # label 4: 5th largest -> top-5 hit
+                  [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],     # label 5: 6th largest -> top-5 miss
+                  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]],    # label 9: largest -> top-1 and top-5 hit
+                 dtype=float)
+    labels = np.array([4, 5, 9])
+    # top-1 misses rows 0 and 1, top-5 row 1 only (the five smallest would miss rows 0 and 2)
+    assert top_errors(o, labels) == (2, 1)
+    assert top_errors(o[:, :3], np.array([2, 0, 1]), k=5) == (2, 0)  # k capped at M = 3
 
+
+def test_default_zero_term_is_relaxed():
+    """The β = 0 term of CL and the one-sided rules defaults to the re-relaxed state of the
+    authors' code (rules.py module docstring; README "Measured": "free" leaves P-EP at ≈ 90%
+    error with the quick preset)."""
+    assert Config().zero_term == "relaxed"
+    assert resolve("quick").zero_term == "relaxed"
+    assert inspect.signature(estimate_gradient).parameters["zero_term"].default == "relaxed"
+
+
+def test_comparative_preset_is_table_1():
+    """Paper §4.1: one set of hyperparameters for every rule and dataset, 100 epochs; the
+    values of the authors' comparative-study script (presets.py)."""
+    c = resolve("comparative")
+    assert (c.epochs, c.batch_size, c.beta, c.free_iters, c.train_iters, c.mode) == (
+        100, 128, 0.25, 60, 15, "async")
+    assert c.widths == (128, 256, 512, 512) and c.gains == (0.5,) * 5
+    assert c.lr == (0.0625, 0.0375, 0.025, 0.02, 0.0125)
+    assert (c.momentum, c.weight_decay, c.eta_min) == (0.9, 3e-4, 2e-6)
+    assert resolve("comparative", algo="cl").beta == 1.0  # CL clamps the output: β = 1
+    assert resolve("comparative", algo="cl", beta=0.5).beta == 0.5  # unless given
+
+
+# --------------------------------------------------------------------------- tiny runs
 
 @pytest.fixture(scope="module")
 def blob_dir(tmp_path_factory):
     return write_blob_dataset(tmp_path_factory.mktemp("data"))
-
-
-def tiny_args(data_dir, out, *extra):
-    return ["--dataset", "mnist", "--data-dir", str(data_dir), "--out", str(out),
-            "--widths", "4,6,8,8", "--batch-size", "16", "--free-iters", "6",
-            "--train-iters", "3", "--lr", "0.2,0.12,0.08,0.06,0.04", "--gains", "0.8",
-            "--log-every", "1000", *extra]
-
-
-def read_params(run_dir):
-    arrays, meta = checkpoint.load(run_dir / "checkpoint.npz")
-    return {k: v for k, v in arrays.items() if k.startswith(("param/", "velocity/"))}, meta
 
 
 def test_end_to_end_run_learns_and_writes_a_complete_folder(blob_dir, tmp_path):
@@ -79,7 +93,7 @@ def test_end_to_end_run_learns_and_writes_a_complete_folder(blob_dir, tmp_path):
                               "--widths", "8,8,16,16", "--free-iters", "10",
                               "--train-iters", "5")) == 0
     for name in ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint.npz",
-                 "best.npz"):
+                 "best.npz", "status.json"):
         assert (out / name).is_file(), f"{name} missing from the run folder"
     summary = json.loads((out / "summary.json").read_text())
     assert {"algo", "dataset", "epochs", "test_error", "best_val_error", "seconds"} <= set(summary)
@@ -135,11 +149,11 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_is_bit_exact(blob_dir, tmp_path, 
 @pytest.mark.parametrize("flags, message", [
     (["--algo", "ep"], "unknown algorithm 'ep': choose one of cl, p-ep"),
     (["--dataset", "imagenet"], "unknown dataset 'imagenet': choose one of"),
-    (["--beta", "0"], "--beta must be > 0"),
-    (["--beta", "-0.1"], "--beta must be > 0"),
-    (["--free-iters", "0"], "--free-iters must be >= 1"),
-    (["--train-iters", "0"], "--train-iters must be >= 1"),
-    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--beta", "0"], "--beta must be a finite number > 0, got 0.0"),
+    (["--beta", "-0.1"], "--beta must be a finite number > 0"),
+    (["--free-iters", "0"], "--free-iters must be an integer >= 1"),
+    (["--train-iters", "0"], "--train-iters must be an integer >= 1"),
+    (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
     (["--widths", "8,8,8"], "--widths needs 4 comma-separated values"),
     (["--lr", "0.1,0.2"], "--lr needs 5 comma-separated values"),
     (["--train-subset", "100000"], "exceeds the"),
@@ -152,17 +166,18 @@ def test_bad_flags_give_one_clear_line(blob_dir, tmp_path, capsys, flags, messag
 
 
 def test_default_preset_is_quick_for_the_sample_and_table_1_for_real_data():
-    from ebl_ref.runner import default_preset
-    parse = cli.build_parser().parse_args
-    assert default_preset(parse([])) == "quick"
-    assert default_preset(parse(["--dataset", "cifar10"])) == "comparative"
-    assert default_preset(parse(["--dataset", "cifar10", "--preset", "quick"])) == "quick"
+    from ebl_ref.presets import default_preset
+    assert default_preset(None, None) == "quick"
+    assert default_preset(None, "fashion-mnist-sample") == "quick"
+    assert default_preset(None, "cifar10") == "comparative"
+    assert default_preset("quick", "cifar10") == "quick"
 
 
-def test_unknown_preset_is_refused_by_argparse(capsys):
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["--preset", "fastest"])
-    assert exc.value.code != 0 and "invalid choice: 'fastest'" in capsys.readouterr().err
+def test_unknown_preset_is_one_line_and_exit_2(capsys):
+    assert cli.main(["--preset", "fastest"]) == 2
+    err = capsys.readouterr().err
+    assert "--preset: unknown preset 'fastest': choose one of comparative" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_missing_data_names_the_fix(tmp_path, capsys, monkeypatch):
@@ -231,6 +246,7 @@ def test_non_finite_parameters_stop_the_run_with_a_message(blob_dir, tmp_path, c
     out = tmp_path / "r"
     code = cli.main(tiny_args(blob_dir, out, "--epochs", "1", "--lr", "1e6"))
     captured = capsys.readouterr()
-    assert code != 0 and "non-finite" in captured.err, captured.err
-    assert "Traceback" not in captured.err
+    assert code == 3 and "diverged at epoch 1" in captured.err, captured.err
+    assert "Traceback" not in captured.err and "Warning" not in captured.err
     assert not (out / "checkpoint.npz").exists(), "a non-finite state must not be checkpointed"
+    assert "no checkpoint yet" in captured.err, "the last line must not point at nothing"

@@ -1,0 +1,54 @@
+"""A run's data: the dataset's spec and its host-side splits (train, optional validation, test)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .config import Config, ConfigError
+from .data import Split, dataset_sizes, get_spec, load_dataset
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Host-side splits (uint8 images (N, H, W, C), int64 labels) and the dataset's spec."""
+
+    spec: object
+    train: Split
+    test: Split
+    val: Split | None = None
+
+    def with_validation(self, train: Split, val: Split | None) -> "Splits":
+        return replace(self, train=train, val=val)
+
+
+def check_sizes(config: Config, n_train: int) -> None:
+    """Refuse a --train-subset or --val-size larger than the training set."""
+    if config.train_subset > n_train:
+        raise ConfigError(f"--train-subset {config.train_subset} exceeds the {n_train} training "
+                          f"examples of {config.dataset}")
+    usable = config.train_subset or n_train
+    if config.val_size >= usable:
+        raise ConfigError(f"--val-size {config.val_size} must be smaller than the {usable} "
+                          "training examples")
+
+
+def load_splits(config: Config) -> Splits:
+    """Load ``config.dataset`` (from ``config.data_dir``) and keep the first ``train_subset``
+    training examples. Raises :class:`~ebl_ref.data.DataError` for missing or corrupt files."""
+    train, test = load_dataset(config.dataset, config.data_dir)
+    check_sizes(config, len(train))
+    if config.train_subset:
+        train = train.take(np.arange(config.train_subset))
+    return Splits(spec=get_spec(config.dataset), train=train, test=test)
+
+
+def check_sizes_early(config: Config) -> None:
+    """The size checks of :func:`load_splits` before any image is read (the dataset's sizes
+    come from its registry entry or a prepared file's header).
+
+    Raises :class:`~ebl_ref.config.ConfigError`, or :class:`~ebl_ref.data.DataError` for a
+    data folder that does not exist.
+    """
+    n_train, _ = dataset_sizes(config.dataset, config.data_dir)
+    check_sizes(config, n_train)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .algorithms import ALGORITHMS
 from .backend import DEVICES, DTYPES
+from .convolution import CONV_PATHS
 from .data import DATASETS
 from .minimize import SCHEDULES
 from .presets import PRESETS
@@ -77,6 +78,8 @@ class Config:
                            within=AT_LEAST_ONE)
     train_iters: int = knob(15, "iterations of each second phase (nudged, eq. 4, or clamped, "
                             "eq. 2)", within=AT_LEAST_ONE)
+    conv: str = knob("winograd", "convolution code: winograd (fast) or im2col (the reference; "
+                     "the two differ in rounding only)", choices=CONV_PATHS, resumable=True)
     mode: str = knob("async", "minimiser schedule: async (odd and even layers in turn) or sync",
                      choices=SCHEDULES)
     zero_term: str = knob("relaxed", "β = 0 state of CL and the one-sided rules: relaxed = s* "

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from .algorithms import estimate_gradient
-from .backend import DEVICES, DTYPES, get_backend
+from .backend import DEVICES, DTYPES, MATMULS, get_backend
 from .convolution import CONV_PATHS, conv_path, get_conv_path
 from .convolution import DEFAULT as DEFAULT_CONV
 from .flags import Parser
@@ -61,7 +61,7 @@ def gemm_gflops(backend, n: int = 2048, repeats: int = 5) -> float:
 
 def run(widths=(128, 256, 512, 512), batch=16, free_iters=60, train_iters=15, device="cpu",
         dtype="float32", in_channels=3, n_classes=10, beta=0.25, repeats=3,
-        conv: str | None = None) -> dict:
+        conv: str | None = None, matmul: str = "ieee") -> dict:
     """Run the benchmark and return its results as a dict.
 
     ``conv`` names the convolution path (:data:`ebl_ref.convolution.CONV_PATHS`; default the
@@ -69,15 +69,15 @@ def run(widths=(128, 256, 512, 512), batch=16, free_iters=60, train_iters=15, de
     """
     with conv_path(conv or get_conv_path()):
         return _run(widths, batch, free_iters, train_iters, device, dtype, in_channels,
-                    n_classes, beta, repeats)
+                    n_classes, beta, repeats, matmul)
 
 
 def _run(widths, batch, free_iters, train_iters, device, dtype, in_channels, n_classes, beta,
-         repeats) -> dict:
-    backend = get_backend(device, dtype)
+         repeats, matmul) -> dict:
+    backend = get_backend(device, dtype, matmul)
     net = DCHN(in_channels=in_channels, widths=tuple(widths), n_classes=n_classes)
     rng = np.random.default_rng(0)
-    params = init_params(net, rng, backend=backend)
+    params = backend.compute(init_params(net, rng, backend=backend))  # fp16: float16 copies
     images = rng.standard_normal((batch, in_channels, 32, 32))
     x = channel_major(backend.asarray(images))  # (B, C, 32, 32) -> (C, 32, 32, B)
     y = one_hot(rng.integers(0, n_classes, batch), n_classes, x)
@@ -91,7 +91,8 @@ def _run(widths, batch, free_iters, train_iters, device, dtype, in_channels, n_c
     free_gflops = free_iters * flop_iter / t_free / 1e9
     cep_gflops = (free_iters + 2 * train_iters) * flop_iter / t_cep / 1e9
     return {
-        "device": device, "dtype": dtype, "conv": get_conv_path(), "widths": list(widths),
+        "device": device, "dtype": dtype, "matmul": matmul, "precision": backend.precision,
+        "conv": get_conv_path(), "widths": list(widths),
         "batch": batch,
         "free_iters": free_iters, "train_iters": train_iters,
         "gflop_per_example_per_iteration": net.flops_per_iteration() / 1e9,
@@ -120,6 +121,8 @@ def add_arguments(p) -> None:
       help="cpu (NumPy) or gpu (CuPy) (default cpu)")
     a("--dtype", default="float32", type=choice_arg(DTYPES, "dtype"), metavar="NAME",
       help="float64, float32 or float16 (gpu only) (default float32)")
+    a("--matmul", default="ieee", type=choice_arg(MATMULS, "matmul"), metavar="NAME",
+      help="float32 products: ieee, or tf32 (gpu only) (default ieee)")
     a("--conv", default=DEFAULT_CONV, type=choice_arg(CONV_PATHS, "conv"), metavar="NAME",
       help=f"convolution code: winograd (fast) or im2col (the reference) (default "
            f"{DEFAULT_CONV})")
@@ -144,7 +147,7 @@ def _parse(argv):
 def main(argv=None) -> int:
     args = _parse(argv)
     r = run(args.widths, args.batch, args.free_iters, args.train_iters, args.device, args.dtype,
-            repeats=args.repeats, conv=args.conv)
+            repeats=args.repeats, conv=args.conv, matmul=args.matmul)
     for w in r["machine"]["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     if args.json:

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .algorithms import ALGORITHMS
-from .backend import DEVICES, DTYPES
+from .backend import DEVICES, DTYPES, MATMULS
 from .convolution import CONV_PATHS
 from .data import DATASETS
 from .minimize import SCHEDULES
@@ -62,8 +62,11 @@ class Config:
                        "minutes on a CPU; sota-cifar10 / sota-cifar100 = Table 2; "
                        "speedup-fp32-sync = 250/30 synchronous iterations", choices=PRESETS)
     device: str = knob("cpu", "cpu (NumPy) or gpu (CuPy)", choices=DEVICES, resumable=True)
-    dtype: str = knob("float32", "floating type of states and parameters (float16: gpu only)",
+    dtype: str = knob("float32", "floating type of states, inputs and matrix products "
+                      "(float16: gpu only, with float32 master parameters and sums)",
                       choices=DTYPES)
+    matmul: str = knob("ieee", "float32 matrix products: ieee, or tf32 (gpu: TF32 tensor cores, "
+                       "what the paper's '16-bit' runs used)", choices=MATMULS)
     epochs: int = knob(100, "number of epochs, also the cosine schedule's length (on "
                        "--resume: a new target, recorded in config.json)", within=AT_LEAST_ONE,
                        resumable=True)

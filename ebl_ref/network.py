@@ -121,7 +121,7 @@ def init_params(net: DCHN, rng: np.random.Generator, gains=(0.5,) * 5,
         params[name] = rng.uniform(-scale, scale, size=shape)
     if backend is None:
         return params
-    return {name: backend.asarray(p) for name, p in params.items()}
+    return {name: backend.asparam(p) for name, p in params.items()}  # float32 under fp16
 
 
 # --------------------------------------------------------------------------- pooled drives
@@ -175,9 +175,15 @@ def preactivation(params: dict, s: list, drives: list, k: int):
 
 # --------------------------------------------------------------------------- energies and cost
 
+def accumulator(dtype) -> np.dtype:
+    """The dtype sums of ``dtype`` values accumulate in: at least float32 (float16 overflows
+    at 65504 and keeps 11 bits; backend.py's precision notes)."""
+    return np.promote_types(dtype, np.float32)
+
+
 def _per_example(t):
-    """Sum an array (C, H, W, B) over all axes but the batch: -> (B,)."""
-    return t.sum(axis=(0, 1, 2))
+    """Sum an array (C, H, W, B) over all axes but the batch: -> (B,), at least float32."""
+    return t.sum(axis=(0, 1, 2), dtype=accumulator(t.dtype))
 
 
 def energy(params: dict, s: list, drives: list | None = None):
@@ -234,8 +240,12 @@ def param_grads(params: dict, s: list, drives: list | None = None) -> dict:
         ∂E/∂W5  = −(1/B) Σ_b s4 ⊗ o
 
     ``drives`` (entries valid at ``s`` or None) may be passed to skip recomputing pooled convs.
+    The gradient is computed in at least float32 (:func:`accumulator`): float16 states are
+    upcast, so every rule's contrast of two such terms keeps float32's precision.
     """
     drives = all_drives(params, s, drives)
+    acc = accumulator(s[OUTPUT].dtype)
+    s = [a.astype(acc) if a.dtype != acc else a for a in s]  # float16 states: float32 sums
     B = s[OUTPUT].shape[0]
     grads = {f"b{k}": -s[k].sum(axis=(1, 2, 3)) / B for k in HIDDEN}  # (C, H, W, B) -> (C,)
     grads["b5"] = -s[OUTPUT].sum(axis=0) / B

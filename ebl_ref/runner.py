@@ -77,7 +77,7 @@ def start(config: Config, out=None, log=print) -> int:
     """Train a new run with ``config`` into ``out`` (absent or empty; default a fresh folder
     under ``./runs``). Returns the exit status; raises :class:`RunStopped` on an error after
     the folder was made, ``UsageError``/``BackendError``/``FileExistsError`` before."""
-    backend = get_backend(config.device, config.dtype)
+    backend = get_backend(config.device, config.dtype, config.matmul)
     set_conv_path(config.conv)
     check_sizes_early(config)
     with Guard() as guard:
@@ -106,7 +106,7 @@ def resume(run_dir, overrides: dict | None = None, log=print) -> int:
 
 def _resume(run_dir: Path, overrides: dict, guard: Guard, log) -> int:
     config, changed = resume_config(run_dir, overrides)
-    backend = get_backend(config.device, config.dtype)
+    backend = get_backend(config.device, config.dtype, config.matmul)
     set_conv_path(config.conv)
     check_sizes_early(config)
     meta = read_meta(run_dir / CHECKPOINT) if (run_dir / CHECKPOINT).exists() else {}

@@ -4,6 +4,7 @@ with the host a fixed number of times per relaxation, none per iteration (unless
 import numpy as np
 import pytest
 
+from ebl_ref import cli
 from ebl_ref import convolution as cv
 from ebl_ref import ops, winograd
 from ebl_ref.backend import array_module, get_backend, to_host
@@ -12,6 +13,7 @@ from ebl_ref.network import DCHN, init_params, one_hot
 from ebl_ref.algorithms import estimate_gradient
 from ebl_ref.minimize import free_phase
 
+from run_helpers import assert_same_run, read_params, tiny_args, write_blob_dataset
 from strict_device import DeviceArray, ImplicitConversion, strict_cupy
 
 NET = DCHN(in_channels=2, widths=(3, 4, 4, 3), n_classes=3, image_size=16)
@@ -95,3 +97,42 @@ def test_winograd_ops_on_the_device_match_numpy_without_syncs():
         np.testing.assert_allclose(p.get(), p_ref, rtol=1e-12)
         np.testing.assert_array_equal(idx.get(), idx_ref)
         np.testing.assert_allclose(t.get(), t_ref, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- a whole run
+
+@pytest.fixture(scope="module")
+def small_blobs(tmp_path_factory):
+    return write_blob_dataset(tmp_path_factory.mktemp("data"), n_train=48, n_test=32)
+
+
+def device_run(data, out, *flags):
+    return cli.main(tiny_args(data, out, "--device", "gpu", "--eval-batch-size", "32", *flags))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_training_evaluation_checkpoint_and_resume_on_the_device(small_blobs, tmp_path, dtype):
+    """Train, evaluate, checkpoint and resume through CuPy's interface: no implicit host
+    conversion anywhere, a resumed run equals a straight one, and float16 keeps float32
+    masters and momentum."""
+    with strict_cupy():
+        assert device_run(small_blobs, tmp_path / "straight", "--epochs", "2",
+                          "--dtype", dtype) == 0
+        assert device_run(small_blobs, tmp_path / "split", "--epochs", "1", "--dtype", dtype) == 0
+        assert cli.main(["--resume", str(tmp_path / "split"), "--epochs", "2"]) == 0
+    assert_same_run(tmp_path / "straight", tmp_path / "split")
+    arrays, _ = read_params(tmp_path / "straight")
+    assert {str(a.dtype) for a in arrays.values()} == {"float32"}
+    assert any(k.startswith("velocity/") for k in arrays)
+
+
+def test_host_syncs_per_training_step_do_not_grow_with_iterations(small_blobs, tmp_path):
+    with strict_cupy() as ledger:
+        device_run(small_blobs, tmp_path / "warm", "--epochs", "1")  # constants reach the device
+        counts = []
+        for iters in ("4", "12"):
+            ledger.reset()
+            assert device_run(small_blobs, tmp_path / f"it{iters}", "--epochs", "1",
+                              "--free-iters", iters, "--train-iters", iters) == 0
+            counts.append(dict(ledger.counts))
+    assert counts[0] == counts[1], counts

@@ -44,6 +44,7 @@ import numpy as np
 
 from .backend import array_module
 from .ops import pool_window
+from .threads import map_slices
 
 # F(2, 3) (Lavin & Gray 2016): y = Aᵀ[(G g) ⊙ (Bᵀ d)] for a 1-D correlation of 3 taps.
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
@@ -218,11 +219,15 @@ def input_transform(q, out=None, ws=None):
     if out is None:
         out = _empty(ws, xp, "V", (16, C, Ty, Tx, B), q[0].dtype)
     r = _empty(ws, xp, "rows", (4, 2, C, Ty, Tx, B), q[0].dtype)  # rows done, per column phase
-    for j in (0, 1):
-        _rows(q[j], q[2 + j], [r[a, j] for a in range(4)])  # rows: even q[j], odd q[2+j]
-    for a in range(4):  # the same along columns: axis Tx is the tile-row axis of the transpose
-        e, o = r[a, 0].transpose(0, 2, 1, 3), r[a, 1].transpose(0, 2, 1, 3)
-        _rows(e, o, [out[4 * a + b].transpose(0, 2, 1, 3) for b in range(4)])
+
+    def channels(c):
+        for j in (0, 1):  # rows: even q[j], odd q[2+j]
+            _rows(q[j][c], q[2 + j][c], [r[a, j, c] for a in range(4)])
+        for a in range(4):  # the same along columns: Tx is the tile-row axis of the transpose
+            e, o = r[a, 0, c].transpose(0, 2, 1, 3), r[a, 1, c].transpose(0, 2, 1, 3)
+            _rows(e, o, [out[4 * a + b, c].transpose(0, 2, 1, 3) for b in range(4)])
+
+    map_slices(channels, C, xp, out.size)  # channels are independent: over the CPU threads
     return out
 
 
@@ -243,15 +248,23 @@ def output_transform(M, out=None, ws=None):
     m = M.reshape((4, 4) + M.shape[1:])
     if out is None:
         out = _empty(ws, xp, "Y", (4,) + M.shape[1:], M.dtype)
-    t = xp.add(m[1], m[2], out=_empty(ws, xp, "t", m.shape[1:], M.dtype))
-    r0 = xp.add(t, m[0], out=_empty(ws, xp, "r0", m.shape[1:], M.dtype))  # m0 + m1 + m2
-    r1 = xp.subtract(m[1], m[2], out=t)            # Aᵀ row 1: m1 − m2 − m3
-    r1 -= m[3]
-    for i, r in enumerate((r0, r1)):
-        xp.add(r[0], r[1], out=out[2 * i])
-        out[2 * i] += r[2]
-        xp.subtract(r[1], r[2], out=out[2 * i + 1])
-        out[2 * i + 1] -= r[3]
+    t_all = _empty(ws, xp, "t", m.shape[1:], M.dtype)
+    r0_all = _empty(ws, xp, "r0", m.shape[1:], M.dtype)
+
+    def channels(c):
+        mc = m[:, :, c]
+        t = xp.add(mc[1], mc[2], out=t_all[:, c])
+        r0 = xp.add(t, mc[0], out=r0_all[:, c])        # Aᵀ row 0: m0 + m1 + m2
+        r1 = xp.subtract(mc[1], mc[2], out=t)           # Aᵀ row 1: m1 − m2 − m3
+        r1 -= mc[3]
+        o = out[:, c]
+        for i, r in enumerate((r0, r1)):
+            xp.add(r[0], r[1], out=o[2 * i])
+            o[2 * i] += r[2]
+            xp.subtract(r[1], r[2], out=o[2 * i + 1])
+            o[2 * i + 1] -= r[3]
+
+    map_slices(channels, M.shape[1], xp, M.size)  # independent channels: over the CPU threads
     return out
 
 
@@ -284,10 +297,12 @@ def _products(xp, U, V, out):
     """``out[ξ] = U[ξ] @ V[ξ]`` for ξ = 0..15. float16 as 16 two-dimensional products: CuPy
     computes a batched float16 matmul in float32 through copies, while its 2-D float16 product
     runs on tensor cores with float32 accumulation."""
-    if V.dtype != np.float16:
-        return xp.matmul(U, V, out=out)
-    for i in range(16):
-        xp.matmul(U[i], V[i], out=out[i])
+    if V.dtype == np.float16:
+        for i in range(16):
+            xp.matmul(U[i], V[i], out=out[i])
+        return out
+    map_slices(lambda i: xp.matmul(U[i], V[i], out=out[i]), 16, xp,  # over the CPU threads
+               U.size + V.size + out.size)
     return out
 
 

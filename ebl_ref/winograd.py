@@ -136,12 +136,13 @@ def transpose_kernel(U):
 
     Returns
     -------
-    Ut : array (16, C_in, C_out), C-contiguous (CuPy's batched matmul would copy a
-        transposed view on every call)
+    Ut : array (16, C_in, C_out); C-contiguous on CuPy (whose batched matmul would copy a
+        transposed view on every call), a transposed view on NumPy (as fast, one copy less)
     """
     xp = array_module(U)
     flip = _constant(xp, "flip", [4 * FLIP[a] + FLIP[b] for a in range(4) for b in range(4)])
-    return xp.ascontiguousarray(xp.take(U, flip, axis=0).transpose(0, 2, 1))
+    Ut = xp.take(U, flip, axis=0).transpose(0, 2, 1)
+    return Ut if xp is np else xp.ascontiguousarray(Ut)
 
 
 def phases(x):

@@ -61,7 +61,7 @@ class Workspace:
     arrays, so a buffer is reused by the next call. One workspace may serve every convolution
     of a network, one call at a time (not from several threads). Each named buffer is one flat
     array, grown to the largest size asked for: at full width (128, 256, 512, 512) and batch B
-    the workspace holds ≈3.4·B MB in float32.
+    the workspace holds 5·B MiB in float32 (measured), beside the transformed kernels' 52 MiB.
     """
 
     def __init__(self):

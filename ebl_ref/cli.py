@@ -28,6 +28,7 @@ from .flags import Parser, add_config_flags, given_settings
 from .jsonfile import BadFileError
 from .presets import default_preset
 from .runner import RunStopped
+from .study import cli as study_cli
 from .values import UsageError
 
 
@@ -92,6 +93,7 @@ COMMANDS = {
                          gradcheck.main),
     "bench": Command("throughput of the free phase and of a C-EP step", bench.main),
     "trace": Command("write a golden reference trace for ports", trace.main),
+    "study": Command("a comparative study: plan, run, status, table, plot", study_cli.main),
 }
 
 

@@ -406,6 +406,6 @@ def conv2d_weight_grad(x, g_phases):
     aa = _constant(xp, "AA'", np.kron(AT, AT).T, x.dtype)  # (16, 4): adjoint of Aᵀ ⊗ Aᵀ
     gy = xp.stack([g.reshape(C_out * n) for g in g_phases])  # (4, C_out·n)
     dM = (aa @ gy).reshape(16, C_out, n)
-    dU = xp.matmul(dM, V.transpose(0, 2, 1))             # (16, C_out, C_in)
+    dU = _products(xp, dM, V.transpose(0, 2, 1), xp.empty((16, C_out, C_in), dtype=x.dtype))
     gg = _constant(xp, "GG", np.kron(G, G), x.dtype)     # (16, 9)
     return (gg.T @ dU.reshape(16, C_out * C_in)).T.reshape(C_out, C_in, 3, 3)

@@ -8,6 +8,7 @@ nothing of rules). :func:`estimate_gradient` relaxes the free phase and applies 
 from __future__ import annotations
 
 from .backprop import rbp_gradient, tbp_gradient
+from .convolution import prepare
 from .minimize import Equilibrium, free_phase
 from .rules import RULES, Phases
 
@@ -64,6 +65,7 @@ def estimate_gradient(rule: str, params: dict, net, x, y, *, beta: float = 0.25,
     fn = get_rule(rule)
     if not beta > 0:
         raise ValueError(f"beta must be > 0 (the rule picks the sign), got {beta}")
+    params = prepare(params)  # fast path: kernels transformed once for all the phases
     if free is None:
         free = free_phase(params, net, x, free_iters, mode)
     return fn(Phases(params, y, free, train_iters, mode, zero_term=zero_term), beta), free

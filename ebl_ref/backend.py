@@ -1,4 +1,15 @@
-"""The array backend: one handle ``xp`` (NumPy on ``cpu``, CuPy on ``gpu``) and a dtype.
+"""The array backend: one handle ``xp`` (NumPy on ``cpu``, CuPy on ``gpu``), a dtype and a
+matrix-product mode.
+
+Precision, named honestly (:data:`PRECISIONS`): ``dtype`` is the floating type of states,
+inputs and the operands of every matrix product; ``matmul="tf32"`` lets float32 products round
+their operands to TF32 (10-bit significand) on the tensor cores of an NVIDIA GPU — what the
+authors' "16-bit" runs are (float32 storage, TF32 convolutions). With float16 states the
+parameters, momentum and weight decay stay float32 (*master* parameters, ``param_dtype``):
+each step computes with a float16 copy (:meth:`Backend.compute`), and the reductions that
+overflow or lose float16's 11 bits (bias gradients, weight gradients, energies) accumulate in
+float32 (:func:`ebl_ref.network.param_grads`). On the GPU, a float16 product accumulates in
+float32 (cuBLAS's default compute type in CuPy).
 
 This is the only module that imports CuPy. Everything else receives a :class:`Backend`
 (or reads ``xp`` off an array with :func:`array_module`) and calls ``xp.`` functions only.
@@ -8,6 +19,7 @@ and a GPU run with the same seed start from identical numbers.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +27,10 @@ import numpy as np
 
 DEVICES = ("cpu", "gpu")
 DTYPES = ("float64", "float32", "float16")
+MATMULS = ("ieee", "tf32")
+# name -> (dtype, matmul): the precisions of the benchmark and the GPU check
+PRECISIONS = {"fp64": ("float64", "ieee"), "fp32": ("float32", "ieee"),
+              "tf32": ("float32", "tf32"), "fp16": ("float16", "ieee")}
 
 
 class BackendError(RuntimeError):
@@ -31,16 +47,45 @@ class Backend:
     xp : module
         ``numpy`` or ``cupy``.
     dtype : numpy.dtype
-        Floating dtype of states and parameters.
+        Floating dtype of states, inputs and matrix-product operands.
+    matmul : {"ieee", "tf32"}
+        "tf32": float32 products on TF32 tensor cores (GPU only).
     """
 
     device: str
     xp: Any
     dtype: np.dtype
+    matmul: str = "ieee"
+
+    @property
+    def param_dtype(self) -> np.dtype:
+        """Dtype of the (master) parameters, momentum and gradients: float32 under float16
+        states, else ``dtype``."""
+        return np.dtype(np.float32) if self.dtype == np.float16 else self.dtype
+
+    @property
+    def precision(self) -> str:
+        """The name of this dtype and matmul mode in :data:`PRECISIONS`."""
+        return next(k for k, v in PRECISIONS.items() if v == (str(self.dtype), self.matmul))
 
     def asarray(self, a) -> Any:
         """Copy a host array (or scalar) to this backend, cast to its dtype."""
         return self.xp.asarray(np.asarray(a), dtype=self.dtype)
+
+    def asparam(self, a) -> Any:
+        """Copy a host array to this backend as a (master) parameter: ``param_dtype``."""
+        return self.xp.asarray(np.asarray(a), dtype=self.param_dtype)
+
+    def compute(self, tensors: dict) -> dict:
+        """``tensors`` (e.g. master parameters) cast to ``dtype`` for computing (the same
+        arrays where they already have it)."""
+        return {k: v if v.dtype == self.dtype else v.astype(self.dtype)
+                for k, v in tensors.items()}
+
+    def master(self, tensors: dict) -> dict:
+        """``tensors`` (e.g. a gradient) cast to ``param_dtype`` for the optimiser."""
+        return {k: v if v.dtype == self.param_dtype else v.astype(self.param_dtype)
+                for k, v in tensors.items()}
 
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU); used by benchmarks only."""
@@ -67,19 +112,40 @@ def _import_cupy():
     return cupy
 
 
-def get_backend(device: str = "cpu", dtype: str = "float32") -> Backend:
-    """Return the backend for ``device`` ("cpu" or "gpu") and ``dtype``.
+def get_backend(device: str = "cpu", dtype: str = "float32", matmul: str = "ieee") -> Backend:
+    """Return the backend for ``device`` ("cpu" or "gpu"), ``dtype`` and ``matmul`` mode.
 
-    float16 is allowed on the GPU only (NumPy has no fast float16 GEMM).
+    float16 and TF32 are allowed on the GPU only (NumPy has no fast float16 GEMM, CPUs no
+    TF32). Raises :class:`BackendError` naming the fix.
     """
     if device not in DEVICES:
         raise BackendError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
     if str(dtype) not in DTYPES:
         raise BackendError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if matmul not in MATMULS:
+        raise BackendError(f"unknown matmul {matmul!r}: choose one of {', '.join(MATMULS)}")
     if device == "cpu" and str(dtype) == "float16":
         raise BackendError("float16 is supported on --device gpu only; use float32 on the CPU")
+    if matmul == "tf32" and (device == "cpu" or str(dtype) != "float32"):
+        raise BackendError("--matmul tf32 needs --device gpu and --dtype float32 (TF32 is a "
+                           "tensor-core mode for float32 products); use --matmul ieee")
     xp = np if device == "cpu" else _import_cupy()
-    return Backend(device=device, xp=xp, dtype=np.dtype(dtype))
+    if device == "gpu":
+        _set_tf32(xp, matmul == "tf32")
+    return Backend(device=device, xp=xp, dtype=np.dtype(dtype), matmul=matmul)
+
+
+def _set_tf32(cupy, on: bool) -> None:
+    """Let CuPy's float32 matrix products use TF32 tensor cores, or not. CuPy reads
+    ``CUPY_TF32`` at its first float32 product; later changes go through its compute-type
+    setting where this CuPy version has one. ``NVIDIA_TF32_OVERRIDE=0`` (recorded in env.json)
+    disables TF32 in every NVIDIA library whatever is asked here."""
+    os.environ["CUPY_TF32"] = "1" if on else "0"
+    linalg = getattr(getattr(cupy, "_core", None), "_routines_linalg", None)
+    setter = getattr(linalg, "set_compute_type", None)
+    mode = getattr(linalg, "COMPUTE_TYPE_TF32" if on else "COMPUTE_TYPE_DEFAULT", None)
+    if setter is not None and mode is not None:
+        setter(np.float32, mode)
 
 
 def array_module(a) -> Any:

@@ -8,7 +8,7 @@ Measures, on random inputs and freshly initialised parameters:
 * ``gemm`` — the float GEMM rate of the same array library (square matrices, same dtype),
   measured in the same run, as the yardstick.
 
-Achieved GFLOP/s count the minimum-work FLOPs of REFERENCE-CODE §10
+Achieved GFLOP/s count the minimum-work FLOPs
 (:meth:`ebl_ref.network.DCHN.flops_per_iteration` per iteration per example; the gradient
 convolutions are not counted). Each measurement is warmed up once, repeated, and the median
 reported. This is a benchmark, not a test: nothing here asserts a speed.
@@ -27,7 +27,9 @@ import time
 import numpy as np
 
 from .algorithms import estimate_gradient
-from .backend import DEVICES, DTYPES, get_backend
+from .backend import DEVICES, DTYPES, MATMULS, get_backend
+from .convolution import CONV_PATHS, conv_path, get_conv_path
+from .convolution import DEFAULT as DEFAULT_CONV
 from .flags import Parser
 from .jsonfile import dumps
 from .machine import describe, machine_info
@@ -58,12 +60,24 @@ def gemm_gflops(backend, n: int = 2048, repeats: int = 5) -> float:
 
 
 def run(widths=(128, 256, 512, 512), batch=16, free_iters=60, train_iters=15, device="cpu",
-        dtype="float32", in_channels=3, n_classes=10, beta=0.25, repeats=3) -> dict:
-    """Run the benchmark and return its results as a dict."""
-    backend = get_backend(device, dtype)
+        dtype="float32", in_channels=3, n_classes=10, beta=0.25, repeats=3,
+        conv: str | None = None, matmul: str = "ieee") -> dict:
+    """Run the benchmark and return its results as a dict.
+
+    ``conv`` names the convolution path (:data:`ebl_ref.convolution.CONV_PATHS`; default the
+    one in use) for this run only.
+    """
+    with conv_path(conv or get_conv_path()):
+        return _run(widths, batch, free_iters, train_iters, device, dtype, in_channels,
+                    n_classes, beta, repeats, matmul)
+
+
+def _run(widths, batch, free_iters, train_iters, device, dtype, in_channels, n_classes, beta,
+         repeats, matmul) -> dict:
+    backend = get_backend(device, dtype, matmul)
     net = DCHN(in_channels=in_channels, widths=tuple(widths), n_classes=n_classes)
     rng = np.random.default_rng(0)
-    params = init_params(net, rng, backend=backend)
+    params = backend.compute(init_params(net, rng, backend=backend))  # fp16: float16 copies
     images = rng.standard_normal((batch, in_channels, 32, 32))
     x = channel_major(backend.asarray(images))  # (B, C, 32, 32) -> (C, 32, 32, B)
     y = one_hot(rng.integers(0, n_classes, batch), n_classes, x)
@@ -77,7 +91,9 @@ def run(widths=(128, 256, 512, 512), batch=16, free_iters=60, train_iters=15, de
     free_gflops = free_iters * flop_iter / t_free / 1e9
     cep_gflops = (free_iters + 2 * train_iters) * flop_iter / t_cep / 1e9
     return {
-        "device": device, "dtype": dtype, "widths": list(widths), "batch": batch,
+        "device": device, "dtype": dtype, "matmul": matmul, "precision": backend.precision,
+        "conv": get_conv_path(), "widths": list(widths),
+        "batch": batch,
         "free_iters": free_iters, "train_iters": train_iters,
         "gflop_per_example_per_iteration": net.flops_per_iteration() / 1e9,
         "free_phase": {"seconds": t_free, "examples_per_s": batch / t_free,
@@ -105,6 +121,11 @@ def add_arguments(p) -> None:
       help="cpu (NumPy) or gpu (CuPy) (default cpu)")
     a("--dtype", default="float32", type=choice_arg(DTYPES, "dtype"), metavar="NAME",
       help="float64, float32 or float16 (gpu only) (default float32)")
+    a("--matmul", default="ieee", type=choice_arg(MATMULS, "matmul"), metavar="NAME",
+      help="float32 products: ieee, or tf32 (gpu only) (default ieee)")
+    a("--conv", default=DEFAULT_CONV, type=choice_arg(CONV_PATHS, "conv"), metavar="NAME",
+      help=f"convolution code: winograd (fast) or im2col (the reference) (default "
+           f"{DEFAULT_CONV})")
     a("--repeats", type=number_arg(int, "repeats", AT_LEAST_ONE), default=3, metavar="N",
       help="timed repeats after one warm-up; the median is reported (default 3)")
     a("--json", action="store_true", help="print one JSON line instead of the table")
@@ -126,13 +147,14 @@ def _parse(argv):
 def main(argv=None) -> int:
     args = _parse(argv)
     r = run(args.widths, args.batch, args.free_iters, args.train_iters, args.device, args.dtype,
-            repeats=args.repeats)
+            repeats=args.repeats, conv=args.conv, matmul=args.matmul)
     for w in r["machine"]["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     if args.json:
         print(dumps(r))  # strict JSON
         return 0
-    print(f"DCHN widths {r['widths']}, batch {r['batch']}, {args.device} {args.dtype}")
+    print(f"DCHN widths {r['widths']}, batch {r['batch']}, {args.device} {args.dtype}, "
+          f"conv {r['conv']}")
     print(describe(r["machine"]))
     print(f"GEMM yardstick: {r['gemm_gflops']:.1f} GFLOP/s")
     for name, iters in (("free_phase", f"{args.free_iters} it"),

@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -79,7 +80,9 @@ def alternate(sides: dict, rounds: int, run=run_side) -> dict:
     results = {label: [] for label in sides}
     for i in range(rounds):
         for label, (root, flags) in sides.items():
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
             r = run(root, flags)
+            r["load_before"] = load  # 1-minute load average as this side started
             results[label].append(r)
             print(f"round {i + 1}/{rounds} {label}: " + ", ".join(
                 f"{m} {r[m]['examples_per_s']:.3f} ex/s" for m in METRICS if m in r),
@@ -120,8 +123,13 @@ def _parse(argv):
     return args, bench_flags
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds, so the temporary worktree is removed
+
+
 def main(argv=None) -> int:
     args, flags = _parse(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     info = machine_info()
     for w in info["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
@@ -141,6 +149,11 @@ def main(argv=None) -> int:
           f"{head['free_iters']}/{head['train_iters']} iterations; {args.rounds} rounds A B, "
           "in-process median of each process's timed repeats")
     print(describe(info))
+    loads = [r["load_before"] for side in results.values() for r in side
+             if r.get("load_before") is not None]
+    if loads:
+        print(f"1-minute load average before each side: {min(loads):.1f}–{max(loads):.1f} "
+              f"on {info['cores']} logical CPUs")
     for m, s in summary.items():
         print(f"{m:10s}  A {s['A']['median']:8.3f} ex/s [{s['A']['min']:.3f}–{s['A']['max']:.3f}]"
               f"  B {s['B']['median']:8.3f} ex/s [{s['B']['min']:.3f}–{s['B']['max']:.3f}]"

@@ -14,7 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .algorithms import ALGORITHMS
-from .backend import DEVICES, DTYPES
+from .backend import DEVICES, DTYPES, MATMULS
+from .convolution import CONV_PATHS
 from .data import DATASETS
 from .minimize import SCHEDULES
 from .presets import PRESETS
@@ -61,8 +62,11 @@ class Config:
                        "minutes on a CPU; sota-cifar10 / sota-cifar100 = Table 2; "
                        "speedup-fp32-sync = 250/30 synchronous iterations", choices=PRESETS)
     device: str = knob("cpu", "cpu (NumPy) or gpu (CuPy)", choices=DEVICES, resumable=True)
-    dtype: str = knob("float32", "floating type of states and parameters (float16: gpu only)",
+    dtype: str = knob("float32", "floating type of states, inputs and matrix products "
+                      "(float16: gpu only, with float32 master parameters and sums)",
                       choices=DTYPES)
+    matmul: str = knob("ieee", "float32 matrix products: ieee, or tf32 (gpu: TF32 tensor cores, "
+                       "what the paper's '16-bit' runs used)", choices=MATMULS)
     epochs: int = knob(100, "number of epochs, also the cosine schedule's length (on "
                        "--resume: a new target, recorded in config.json)", within=AT_LEAST_ONE,
                        resumable=True)
@@ -77,6 +81,8 @@ class Config:
                            within=AT_LEAST_ONE)
     train_iters: int = knob(15, "iterations of each second phase (nudged, eq. 4, or clamped, "
                             "eq. 2)", within=AT_LEAST_ONE)
+    conv: str = knob("winograd", "convolution code: winograd (fast) or im2col (the reference; "
+                     "the two differ in rounding only)", choices=CONV_PATHS, resumable=True)
     mode: str = knob("async", "minimiser schedule: async (odd and even layers in turn) or sync",
                      choices=SCHEDULES)
     zero_term: str = knob("relaxed", "β = 0 state of CL and the one-sided rules: relaxed = s* "

@@ -159,7 +159,7 @@ def run_check(args) -> dict:
     xb, labels, spec = load_batch(args, rng)
     net = DCHN(in_channels=spec.channels, widths=args.widths, n_classes=spec.classes,
                image_size=xb.shape[1])
-    params = init_params(net, rng, args.gains, backend)
+    params = backend.compute(init_params(net, rng, args.gains, backend))
     x = backend.asarray(xb)                          # (C, S, S, B), the state layout
     y = one_hot(labels, net.n_classes, x)
 

@@ -21,11 +21,11 @@ import platform
 import numpy as np
 
 # Environment variables that change which BLAS kernel or how many threads run (OpenBLAS, MKL,
-# BLIS, OpenMP). Recorded when set.
+# BLIS, OpenMP), or the GPU's matrix-product mode (CuPy, CUDA). Recorded when set.
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
             "OPENBLAS_VERBOSE", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
             "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "MKL_DEBUG_CPU_TYPE", "BLIS_NUM_THREADS",
-            "BLIS_ARCH_TYPE")
+            "BLIS_ARCH_TYPE", "CUPY_TF32", "NVIDIA_TF32_OVERRIDE", "CUPY_ACCELERATORS")
 
 # Variables that force a kernel other than the one the library would pick for this CPU.
 KERNEL_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MKL_ENABLE_INSTRUCTIONS",

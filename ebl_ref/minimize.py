@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .backend import array_module
+from .convolution import prepare
 from .network import HIDDEN, OUTPUT, DCHN, pooled_drive, preactivation
 
 SCHEDULES = {
@@ -175,7 +176,9 @@ def half_step(params: dict, s: list, drives: list, group: tuple, beta: float = 0
 
 
 def _change(s_new: list, s_old: list, layers) -> float:
-    return max(float(abs(s_new[k] - s_old[k]).max()) for k in layers)
+    """max_k max |s_new[k] − s_old[k]| as a host float: one device→host transfer."""
+    xp = array_module(s_new[layers[0]])
+    return float(xp.stack([abs(s_new[k] - s_old[k]).max() for k in layers]).max())
 
 
 def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
@@ -212,6 +215,7 @@ def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
             raise ValueError(f"beta must be > -1 (F + βC is unbounded below in o), got {beta}")
     schedule = groups(mode, clamp_output)
     layers = sorted({k for g in schedule for k in g})
+    params = prepare(params)  # fast path: kernels transformed once, buffers kept (θ is fixed)
     drives = [None] * 5 if drives is None else drives  # filled lazily by half_step
     for t in range(1, iterations + 1):
         previous = s

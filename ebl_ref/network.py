@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import Backend, array_module
-from .ops import (conv2d, conv2d_transpose, conv2d_weight_grad, dense, dense_transpose,
-                  dense_weight_grad, maxpool2x2, unpool2x2)
+from .convolution import feedback, pooled_conv, weight_grad
+from .ops import dense, dense_transpose, dense_weight_grad
 
 HIDDEN = (1, 2, 3, 4)
 OUTPUT = 5
@@ -121,7 +121,7 @@ def init_params(net: DCHN, rng: np.random.Generator, gains=(0.5,) * 5,
         params[name] = rng.uniform(-scale, scale, size=shape)
     if backend is None:
         return params
-    return {name: backend.asarray(p) for name, p in params.items()}
+    return {name: backend.asparam(p) for name, p in params.items()}  # float32 under fp16
 
 
 # --------------------------------------------------------------------------- pooled drives
@@ -131,9 +131,11 @@ def pooled_drive(params: dict, s: list, k: int):
 
     Returns ``(p, idx)``: ``p`` (C_k, ·, ·, B) drives s_k ("post" role); ``idx`` routes s_k's
     feedback to s_{k−1} ("pre" role). Both depend on s_{k−1} only, so a relaxation caches them
-    until s_{k−1} changes (:func:`ebl_ref.minimize.half_step`).
+    until s_{k−1} changes (:func:`ebl_ref.minimize.half_step`). Computed by the convolution
+    path in use (:mod:`ebl_ref.convolution`); ``params`` may be :class:`~ebl_ref.convolution.
+    Prepared`.
     """
-    return maxpool2x2(conv2d(s[k - 1], params[f"W{k}"]))
+    return pooled_conv(params, s[k - 1], k)
 
 
 def all_drives(params: dict, s: list, known: list | None = None) -> list:
@@ -161,18 +163,27 @@ def preactivation(params: dict, s: list, drives: list, k: int):
     """
     if k == OUTPUT:
         return params["b5"] + dense(s[4], params["W5"])  # (B, M)
-    a = _bias(params[f"b{k}"]) + drives[k][0]
     if k == 4:
-        return a + dense_transpose(s[OUTPUT], params["W5"])
-    _, idx = drives[k + 1]  # arg-max of W_{k+1} ⋆ s_k: routes s_{k+1} back through the pool
-    return a + conv2d_transpose(unpool2x2(s[k + 1], idx), params[f"W{k + 1}"], s[k].shape)
+        a = dense_transpose(s[OUTPUT], params["W5"])
+    else:
+        _, idx = drives[k + 1]  # arg-max of W_{k+1} ⋆ s_k: routes s_{k+1} back through the pool
+        a = feedback(params, s[k + 1], idx, k + 1, s[k].shape)
+    a += drives[k][0]  # a is a fresh array: the sums in place
+    a += _bias(params[f"b{k}"])
+    return a
 
 
 # --------------------------------------------------------------------------- energies and cost
 
+def accumulator(dtype) -> np.dtype:
+    """The dtype sums of ``dtype`` values accumulate in: at least float32 (float16 overflows
+    at 65504 and keeps 11 bits; backend.py's precision notes)."""
+    return np.promote_types(dtype, np.float32)
+
+
 def _per_example(t):
-    """Sum an array (C, H, W, B) over all axes but the batch: -> (B,)."""
-    return t.sum(axis=(0, 1, 2))
+    """Sum an array (C, H, W, B) over all axes but the batch: -> (B,), at least float32."""
+    return t.sum(axis=(0, 1, 2), dtype=accumulator(t.dtype))
 
 
 def energy(params: dict, s: list, drives: list | None = None):
@@ -229,13 +240,17 @@ def param_grads(params: dict, s: list, drives: list | None = None) -> dict:
         ∂E/∂W5  = −(1/B) Σ_b s4 ⊗ o
 
     ``drives`` (entries valid at ``s`` or None) may be passed to skip recomputing pooled convs.
+    The gradient is computed in at least float32 (:func:`accumulator`): float16 states are
+    upcast, so every rule's contrast of two such terms keeps float32's precision.
     """
     drives = all_drives(params, s, drives)
+    acc = accumulator(s[OUTPUT].dtype)
+    s = [a.astype(acc) if a.dtype != acc else a for a in s]  # float16 states: float32 sums
     B = s[OUTPUT].shape[0]
     grads = {f"b{k}": -s[k].sum(axis=(1, 2, 3)) / B for k in HIDDEN}  # (C, H, W, B) -> (C,)
     grads["b5"] = -s[OUTPUT].sum(axis=0) / B
     for k in HIDDEN:
-        w = params[f"W{k}"]
-        grads[f"W{k}"] = -conv2d_weight_grad(s[k - 1], unpool2x2(s[k], drives[k][1]), w.shape) / B
+        shape = params[f"W{k}"].shape
+        grads[f"W{k}"] = -weight_grad(s[k - 1], s[k], drives[k][1], shape) / B
     grads["W5"] = -dense_weight_grad(s[4], s[OUTPUT]) / B
     return grads

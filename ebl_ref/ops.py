@@ -187,10 +187,18 @@ def maxpool2x2(z):
     idx : int8 array (C, H/2, W/2, B), position of the maximum in :data:`WINDOW` order;
         on ties the first position wins, as in PyTorch (docs/DEVIATIONS.md §1).
     """
-    xp = array_module(z)
     zw = _windows(z)  # (C, H/2, 2, W/2, 2, B)
-    a, b = zw[:, :, 0, :, 0], zw[:, :, 0, :, 1]  # top row of each window
-    c, d = zw[:, :, 1, :, 0], zw[:, :, 1, :, 1]  # bottom row
+    return pool_window(zw[:, :, 0, :, 0], zw[:, :, 0, :, 1],   # top row of each window
+                       zw[:, :, 1, :, 0], zw[:, :, 1, :, 1])   # bottom row
+
+
+def pool_window(a, b, c, d):
+    """Maximum and arg-max of the four entries of every window, given as four arrays in
+    :data:`WINDOW` order (the core of :func:`maxpool2x2`, shared with the fused Winograd path).
+
+    Returns ``(p, idx)`` as :func:`maxpool2x2`; on ties the first position wins.
+    """
+    xp = array_module(a)
     top, bottom = xp.maximum(a, b), xp.maximum(c, d)
     p = xp.maximum(top, bottom)
     # Strict ">" keeps the first maximum: b beats a, bottom beats top, only if strictly larger.

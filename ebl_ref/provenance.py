@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .machine import machine_info
+
 
 def git_revision() -> str | None:
     """The package's git commit, with ``-dirty`` if its work tree has changes; None outside git."""
@@ -35,7 +37,8 @@ def environment(device: str, dtype: str, xp=None) -> dict:
            "platform": platform.platform(), "machine": platform.machine(),
            "host": platform.node(), "cpu_count": os.cpu_count(), "device": device,
            "dtype": dtype, "git_revision": git_revision(), "argv": list(sys.argv),
-           "started": datetime.now().isoformat(timespec="seconds")}
+           "started": datetime.now().isoformat(timespec="seconds"),
+           "hardware": machine_info()}  # CPU model, BLAS library, kernel, threads, overrides
     if device == "gpu" and xp is not None:
         env["cupy_version"] = xp.__version__
         env["gpu"] = xp.cuda.runtime.getDeviceProperties(0)["name"].decode()

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import runfiles
 from .backend import BackendError, get_backend
+from .convolution import set_conv_path
 from .checkpoint import read_meta
 from .config import Config
 from .data import DataError
@@ -76,7 +77,8 @@ def start(config: Config, out=None, log=print) -> int:
     """Train a new run with ``config`` into ``out`` (absent or empty; default a fresh folder
     under ``./runs``). Returns the exit status; raises :class:`RunStopped` on an error after
     the folder was made, ``UsageError``/``BackendError``/``FileExistsError`` before."""
-    backend = get_backend(config.device, config.dtype)
+    backend = get_backend(config.device, config.dtype, config.matmul)
+    set_conv_path(config.conv)
     check_sizes_early(config)
     with Guard() as guard:
         run_dir = runfiles.new_run_dir(out, config.dataset, config.algo, config.seed)
@@ -104,7 +106,8 @@ def resume(run_dir, overrides: dict | None = None, log=print) -> int:
 
 def _resume(run_dir: Path, overrides: dict, guard: Guard, log) -> int:
     config, changed = resume_config(run_dir, overrides)
-    backend = get_backend(config.device, config.dtype)
+    backend = get_backend(config.device, config.dtype, config.matmul)
+    set_conv_path(config.conv)
     check_sizes_early(config)
     meta = read_meta(run_dir / CHECKPOINT) if (run_dir / CHECKPOINT).exists() else {}
     trained = int(meta.get("epoch", 0))

@@ -122,8 +122,8 @@ def restore_state(path, state: TrainState, backend: Backend, config: Config,
             raise ValueError(f"an epoch order over {order.shape[0]} examples, the training set "
                              f"has {n_train}")
         state.rng.bit_generator.state = meta["rng"]
-        state.params = {k: backend.asarray(arrays[f"param/{k}"]) for k in names}
-        state.velocity = ({k: backend.asarray(arrays[f"velocity/{k}"]) for k in names}
+        state.params = {k: backend.asparam(arrays[f"param/{k}"]) for k in names}
+        state.velocity = ({k: backend.asparam(arrays[f"velocity/{k}"]) for k in names}
                           if f"velocity/{names[0]}" in arrays else None)
         state.epoch, state.position, state.order = epoch, position, order
         state.best_val_error = meta["best_val_error"]

@@ -76,7 +76,8 @@ def _evaluate(config, net, backend, params, split, spec) -> dict:
         xb = split.x[start:start + config.eval_batch_size]
         labels = split.y[start:start + config.eval_batch_size]
         x = _inputs(spec, backend, xb, None, train=False)
-        o = free_phase(params, net, x, config.free_iters, config.mode).s[OUTPUT]
+        o = free_phase(backend.compute(params), net, x, config.free_iters,
+                       config.mode).s[OUTPUT]
         if not _all_finite(backend.xp, [o]):
             raise _diverged("output", f"evaluation, examples {start}..")
         e1, e5 = top_errors(o, labels)
@@ -101,14 +102,15 @@ def _train_batch(config, net, backend, state, splits, idx, lrs, where):
     xp, labels = backend.xp, splits.train.y[idx]
     x = _inputs(splits.spec, backend, splits.train.x[idx], state.rng, train=True)
     y = one_hot(xp.asarray(labels), net.n_classes, x)
-    grads, free = estimate_gradient(config.algo, state.params, net, x, y, beta=config.beta,
+    params = backend.compute(state.params)  # float16 copies of float32 masters under fp16
+    grads, free = estimate_gradient(config.algo, params, net, x, y, beta=config.beta,
                                     free_iters=config.free_iters,
                                     train_iters=config.train_iters, mode=config.mode,
                                     zero_term=config.zero_term)
     if not _all_finite(xp, free.s[1:]):
         raise _diverged("free state", where)
     batch = {"cost": float(cost(free.s[OUTPUT], y).sum()),
-             "energy": float(energy(state.params, free.s, free.drives).sum()),
+             "energy": float(energy(params, free.s, free.drives).sum()),
              "residual": free.residual * len(idx),
              "error": top_errors(free.s[OUTPUT], labels)[0], "examples": len(idx)}
     for name in ("cost", "energy", "residual"):
@@ -116,8 +118,8 @@ def _train_batch(config, net, backend, state, splits, idx, lrs, where):
             raise _diverged(name, where)
     if not _all_finite(xp, grads.values()):
         raise _diverged("gradient estimate", where)
-    params, velocity = sgd_step(state.params, grads, state.velocity, lrs, config.momentum,
-                                config.weight_decay)
+    params, velocity = sgd_step(state.params, backend.master(grads), state.velocity, lrs,
+                                config.momentum, config.weight_decay)  # in param_dtype
     if not _all_finite(xp, params.values()):
         raise _diverged("parameters", where)
     return params, velocity, batch

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from run_helpers import tiny_args, write_blob_dataset
 
+from ebl_ref.convolution import CONV_PATHS
 from ebl_ref import cli, splits
-from ebl_ref.backend import DEVICES, DTYPES
+from ebl_ref.backend import DEVICES, DTYPES, MATMULS
 from ebl_ref.config import FIELDS, RESUMABLE, Config, flag
 from ebl_ref.data import DATASETS
 from ebl_ref.flags import describe_default
@@ -75,18 +76,22 @@ def test_every_config_field_is_a_flag_with_its_default_in_the_help(capsys):
 
 def test_choices_come_from_the_owning_tables():
     owners = {"algo": ALGORITHMS, "dataset": DATASETS, "preset": PRESETS, "device": DEVICES,
-              "dtype": DTYPES, "mode": SCHEDULES, "zero_term": ZERO_TERMS}
+              "dtype": DTYPES, "mode": SCHEDULES, "zero_term": ZERO_TERMS, "conv": CONV_PATHS,
+              "matmul": MATMULS}
     for name, f in FIELDS.items():
         assert f.metadata["choices"] == (tuple(owners[name]) if name in owners else None), name
-    assert set(RESUMABLE) == {"epochs", "device", "data_dir", "log_every", "eval_batch_size"}
+    assert set(RESUMABLE) == {"epochs", "device", "data_dir", "log_every", "eval_batch_size",
+                              "conv"}
 
 
 def test_config_field_defaults_are_the_documented_ones():
     """Field defaults (used where no preset sets a value), pinned to literals."""
     c = Config()
     assert (c.algo, c.dataset, c.device, c.dtype, c.seed, c.eval_batch_size, c.eta_min,
-            c.zero_term, c.log_every, c.train_subset, c.val_size, c.data_dir) == (
-        "c-ep", "fashion-mnist", "cpu", "float32", 0, 256, 2e-6, "relaxed", 20, 0, 0, None)
+            c.zero_term, c.log_every, c.train_subset, c.val_size, c.data_dir, c.conv,
+            c.matmul) == (
+        "c-ep", "fashion-mnist", "cpu", "float32", 0, 256, 2e-6, "relaxed", 20, 0, 0, None,
+        "winograd", "ieee")
     assert [f.name for f in dataclasses.fields(Config)] == list(FIELDS)
 
 

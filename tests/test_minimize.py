@@ -117,9 +117,8 @@ def test_work_discipline(monkeypatch):
             return fn(*args, **kwargs)
         return wrapped
 
-    monkeypatch.setattr(network, "conv2d", counting(network.conv2d, "conv"))
-    monkeypatch.setattr(network, "conv2d_transpose",
-                        counting(network.conv2d_transpose, "transpose"))
+    monkeypatch.setattr(network, "pooled_conv", counting(network.pooled_conv, "conv"))
+    monkeypatch.setattr(network, "feedback", counting(network.feedback, "transpose"))
     params, x, _, y = tiny_problem(0)
     n = 10
     free = relax(params, zero_state(TINY, x), n)

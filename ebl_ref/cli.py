@@ -27,6 +27,7 @@ from .data import DataError
 from .flags import Parser, add_config_flags, given_settings
 from .jsonfile import BadFileError
 from .presets import default_preset
+from .progname import program
 from .runner import RunStopped
 from .study import cli as study_cli
 from .values import UsageError
@@ -39,9 +40,8 @@ class Command:
 
 
 def prog() -> str:
-    """How this program was started, for usage lines and advice."""
-    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
-    return "python run.py" if argv0.endswith("run.py") else "python -m ebl_ref.cli"
+    """How this program was started, for usage lines and advice (:mod:`ebl_ref.progname`)."""
+    return program()
 
 
 # --------------------------------------------------------------------------- train

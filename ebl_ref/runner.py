@@ -22,7 +22,6 @@ otherwise).
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -34,6 +33,7 @@ from .config import Config
 from .data import DataError
 from .jsonfile import BadFileError
 from .progress import make_progress
+from .progname import program
 from .provenance import environment
 from .resume import check_target, resume_config
 from .runfiles import BEST, CHECKPOINT
@@ -60,14 +60,7 @@ class RunStopped(Exception):
 
 def resume_command(run_dir) -> str:
     """The command that continues the run in ``run_dir``, as this process was started."""
-    prog = sys.argv[0] if sys.argv and sys.argv[0] else ""
-    if prog.endswith("run.py"):
-        base = f"python {prog}"
-    elif Path(prog).name == "ebl-ref":
-        base = "ebl-ref"
-    else:
-        base = "python -m ebl_ref.cli"
-    return f"{base} --resume {run_dir}"
+    return f"{program()} --resume {run_dir}"
 
 
 # --------------------------------------------------------------------------- entry points

@@ -37,7 +37,9 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def _show(value) -> str:
+def show_value(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, tuple):
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
@@ -53,9 +55,9 @@ def describe_default(name: str) -> str:
     if name == "preset":
         return "default: comparative for a real --dataset, else quick"
     if any(name in PRESETS[p] for p in PRESETS):
-        shown = "; ".join(f"{p}: {_show(v)}" for p, v in _preset_values(name).items())
+        shown = "; ".join(f"{p}: {show_value(v)}" for p, v in _preset_values(name).items())
         return f"default: the preset's ({shown})"
-    return f"default: {_show(FIELDS[name].default)}"
+    return f"default: {show_value(FIELDS[name].default)}"
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +72,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             text += f"; {meta['length']} comma-separated values"
         text = f"{text} ({describe_default(name)})".replace("%", "%%")
         spelled = flag(name)[2:]
+        if kind is bool:  # --cache / --no-cache
+            group.add_argument(flag(name), dest=name, action=argparse.BooleanOptionalAction,
+                               default=None, help=text)
+            continue
         if meta["length"]:
             kind_arg = list_arg(kind, spelled, meta["length"], meta["broadcast"])
         elif kind is str:
@@ -77,8 +83,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         else:
             kind_arg = number_arg(kind, spelled)
         metavar = ("V,..." if meta["length"] else "NAME" if meta["choices"] else
-                   "DIR" if name.endswith("_dir") else "N" if kind is int else
-                   "X" if kind is float else "TEXT")
+                   "DIR" if name.endswith("_dir") else "MINUTES" if name == "checkpoint_every"
+                   else "N" if kind is int else "X" if kind is float else "TEXT")
         group.add_argument(flag(name), dest=name, type=kind_arg, default=None,
                            metavar=metavar, help=text)
 

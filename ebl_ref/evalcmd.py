@@ -34,9 +34,9 @@ def parser(prog: str) -> Parser:
     a("--dataset", type=choice_arg(DATASETS, "dataset"), metavar="NAME",
       help="another dataset with the same channels and classes (default: the run's)")
     a("--data-dir", metavar="DIR", help="folder holding <dataset>/ (default: the run's)")
-    a("--subset", type=number_arg(int, "subset", AT_LEAST_ONE), metavar="N",
-      help="the first N examples only (default: the run's --test-subset on its own test "
-           "split, else all)")
+    a("--subset", type=number_arg(int, "subset", NON_NEGATIVE), metavar="N",
+      help="the first N examples only, 0: all (default: the run's --test-subset on its own "
+           "test split, else all)")
     a("--device", type=choice_arg(DEVICES, "device"), metavar="NAME",
       help="cpu or gpu (default: the run's)")
     a("--eval-batch-size", type=number_arg(int, "eval-batch-size", AT_LEAST_ONE), metavar="N",

@@ -10,6 +10,7 @@ ranges and choices are checked by :func:`ebl_ref.config.validate`, which also ch
 from __future__ import annotations
 
 import argparse
+import re
 import textwrap
 
 from .config import FIELDS, Config, flag, kind_of
@@ -19,13 +20,26 @@ from .values import UsageError, list_arg, number_arg
 DEFAULT_PRESETS = ("quick", "comparative")  # see presets.default_preset
 
 
+def plain(text: str | None) -> str | None:
+    """A docstring as ``--help`` shows it: reST markup dropped (````x```` -> x,
+    ``:func:`~a.b``` -> b, ``:mod:`a.b``` -> a.b)."""
+    if text is None:
+        return None
+    text = re.sub(r":\w+:`~[\w.]*?\.?(\w+)`", r"\1", text)   # :func:`~ebl_ref.x.f` -> f
+    text = re.sub(r":\w+:`([^`]+)`", r"\1", text)              # :mod:`ebl_ref.x` -> ebl_ref.x
+    return text.replace("``", "")
+
+
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` that reports bad input by raising :class:`UsageError` (one line,
     turned into exit status 2 by :func:`ebl_ref.cli.main`) instead of printing the usage and
-    calling ``sys.exit``."""
+    calling ``sys.exit``; its description and epilog are shown without reST markup
+    (:func:`plain`)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        for key in ("description", "epilog"):
+            kwargs[key] = plain(kwargs.get(key))
         text = kwargs.get("description")
         if text and "\n" not in text:  # one paragraph: wrap it; else keep its lines
             kwargs["description"] = textwrap.fill(text, 79)

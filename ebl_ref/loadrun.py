@@ -24,7 +24,7 @@ from . import checkpoint
 from .backend import Backend, get_backend
 from .checkpoint import CheckpointError
 from .config import Config, ConfigError, resolve
-from .data import get_spec, load_dataset
+from .data import dataset_sizes, get_spec, load_dataset
 from .network import DCHN
 from .resume import resume_config
 from .runfiles import BEST, CHECKPOINT, is_run_dir
@@ -101,9 +101,7 @@ class Run:
             raise UsageError(f"--split: unknown split {split!r}: choose one of "
                              f"{', '.join(SPLITS)}")
         own = dataset in (None, c.dataset)
-        if own:
-            data = self._own_split(split, data_dir)
-        else:
+        if not own:
             spec, mine = get_spec(dataset), get_spec(c.dataset)
             if (spec.channels, spec.classes) != (mine.channels, mine.classes):
                 raise UsageError(f"--dataset {dataset}: {spec.channels} channel(s) and "
@@ -114,23 +112,35 @@ class Run:
                 raise UsageError(f"--split val: the validation split belongs to the run's own "
                                  f"dataset ({c.dataset}); use --split test or train with "
                                  f"--dataset {dataset}")
+        elif split == "val" and not c.val_size:
+            raise UsageError("--split val: the run held out no validation examples "
+                             "(--val-size 0); use --split test or train")
+        if subset is None and own and split == "test":
+            subset = c.test_subset
+        if subset:  # checked before any image is read
+            size = self._size(split, dataset or c.dataset, data_dir or c.data_dir, own)
+            if subset > size:
+                raise UsageError(f"--subset {subset} exceeds the {size} examples of the "
+                                 f"{split} split")
+        if own:
+            data = self._own_split(split, data_dir)
+        else:
             train, test = load_dataset(dataset, data_dir or c.data_dir,
                                        cache_dir=cache_setting(c))
             data = test if split == "test" else train
-        if subset is None and own and split == "test":
-            subset = c.test_subset
-        if subset:
-            if subset > len(data):
-                raise UsageError(f"--subset {subset} exceeds the {len(data)} examples of the "
-                                 f"{split} split")
-            data = data.take(np.arange(subset))
-        return data
+        return data.take(np.arange(subset)) if subset else data
+
+    def _size(self, split, dataset, data_dir, own) -> int:
+        c = self.config
+        n_train, n_test = dataset_sizes(dataset, data_dir)
+        if split == "test":
+            return n_test
+        if not own:
+            return n_train
+        return c.val_size if split == "val" else (c.train_subset or n_train) - c.val_size
 
     def _own_split(self, split, data_dir):
         c = self.config
-        if split == "val" and not c.val_size:
-            raise UsageError("--split val: the run held out no validation examples "
-                             "(--val-size 0); use --split test or train")
         if data_dir is not None:
             c = replace(c, data_dir=str(data_dir))
         splits = load_splits(replace(c, test_subset=0))

@@ -70,9 +70,10 @@ def _bar(config):
 def make_eval_progress(config, log, epoch: int, name: str, offset: int = 0, eta=None):
     """A callback ``progress(done, total)`` for :func:`ebl_ref.train.evaluate` of split
     ``name`` after epoch ``epoch``; ``offset``: examples of this evaluation done before this
-    split (the validation split comes first)."""
+    split (the validation split comes first). A line per ``log_every × batch_size`` examples
+    (as many as between two training lines), and after a minute without one."""
     every = max(1, config.log_every * config.batch_size // config.eval_batch_size)
-    state, t0 = {}, time.perf_counter()
+    state, t0, last = {}, time.perf_counter(), [time.perf_counter()]
     use_bar = _use_bar()
 
     def progress(done, total):
@@ -88,8 +89,9 @@ def make_eval_progress(config, log, epoch: int, name: str, offset: int = 0, eta=
             t.update(done - t.n)
             if done >= total:
                 t.close()
-        batches = -(-done // config.eval_batch_size)
-        if batches % every == 0 and done < total:
+        batches, now = -(-done // config.eval_batch_size), time.perf_counter()
+        if done < total and (batches % every == 0 or now - last[0] >= QUIET_SECONDS):
+            last[0] = now
             (log_only if use_bar else log)(
                 f"  evaluating epoch {epoch}: {name} {done:>6}/{total} | {rate:6.1f} ex/s | "
                 f"{name} ETA {left}{run}")

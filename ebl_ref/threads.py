@@ -1,10 +1,9 @@
 """How many threads the matrix-product library (BLAS) runs: ``--threads N``.
 
 A CPU run spends its time in BLAS; OpenBLAS, MKL and BLIS start one thread per core by default,
-and when another process competes for those cores their threads wait for each other (on a
-2-core machine with one core busy, a C-EP step at the quick settings ran at 70 examples/s with
-OpenBLAS's two threads and 166 with one). ``--threads N`` sets the count at run time through
-threadpoolctl (the ``threads`` extra), for the duration of the run only.
+and when another process competes for those cores their threads wait for each other, so fewer
+threads than cores can be faster on a shared machine. ``--threads N`` sets the count at run
+time through threadpoolctl (the ``threads`` extra), for the duration of the run only.
 
 ``--threads 0`` (the default) means: if the environment sets a thread count
 (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``BLIS_NUM_THREADS``, as the

@@ -20,13 +20,14 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError
+from ..flags import plain
 from .spec import StudyError
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python run.py study", description=__doc__,
+    p = argparse.ArgumentParser(prog="python run.py study", description=plain(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -30,6 +30,7 @@ from .study.cost import CellCost, cell_cost, conv_macs, evaluated_epochs
 
 LONG_RUN_HOURS = 3.0       # "more than a few hours" on a CPU: warn, naming the alternatives
 CALIBRATION_BATCH = 32     # examples of the calibration's free phases (or the batch, if smaller)
+CALIBRATION_FLOP = 4e9     # ... or fewer, so that one iteration is at most this much work
 CALIBRATION_SECONDS = 0.25  # the timed part stops once one measurement takes this long
 
 
@@ -57,11 +58,15 @@ def network_of(config: Config) -> DCHN:
 def calibrate(config: Config, backend, target: float = CALIBRATION_SECONDS) -> Calibration:
     """Time free phases of the run's network on random inputs (a Generator of its own: the
     run's randomness is untouched). One warm-up iteration, then 1, 2, 4, ... iterations (at
-    most ``free_iters``) until one measurement takes ``target`` seconds."""
+    most ``free_iters``) until one measurement takes ``target`` seconds. The batch is
+    ``min(batch_size, 32)`` examples, fewer for a wide network (at most
+    :data:`CALIBRATION_FLOP` per iteration, e.g. 5 at the paper's widths), so that even a
+    slow machine answers within seconds."""
     net = network_of(config)
     rng = np.random.default_rng(0)
     params = init_params(net, rng, config.gains, backend)
-    batch = min(config.batch_size, CALIBRATION_BATCH)
+    batch = max(2, min(config.batch_size, CALIBRATION_BATCH,
+                       int(CALIBRATION_FLOP // net.flops_per_iteration())))
     x = backend.asarray(rng.standard_normal((net.in_channels, net.image_size, net.image_size,
                                              batch)))
     c1 = 2.0 * conv_macs(net)[1]  # the clamped input's convolution, once per free phase
@@ -124,7 +129,9 @@ class Plan:
 
 
 def format_duration(seconds: float) -> str:
-    """``"45 s"``, ``"12 min"``, ``"3.4 h"``, ``"29 days"``."""
+    """``"45 s"``, ``"12 min"``, ``"3.4 h"``, ``"29 days"``, ``"3.2 years"``."""
+    if seconds >= 365 * 86400:
+        return f"{seconds / (365.25 * 86400):.1f} years"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

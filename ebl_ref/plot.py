@@ -168,3 +168,8 @@ def main(argv=None) -> int:
               f"{', '.join(keys)}")
     print(f"wrote {out}")
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import main as cli_main  # noqa: PLC0415
+    sys.exit(cli_main(["plot", *sys.argv[1:]]))

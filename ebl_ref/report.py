@@ -11,6 +11,7 @@ from __future__ import annotations
 from .config import Config
 from .estimate import Plan, calibrate, format_duration, long_run_warning
 from .progname import program
+from .threads import only
 
 
 def pct(value) -> str:
@@ -28,15 +29,28 @@ def settings_line(c: Config, run_dir=None) -> str:
             f"{c.dtype} (all settings: {where})")
 
 
-def plan_report(config: Config, backend, sizes, point=None) -> tuple:
+BUSY_RATIO = 1.5  # one BLAS thread this much faster than all of them: the cores are busy
+
+
+def plan_report(config: Config, backend, sizes, point=None,
+                threads: dict | None = None) -> tuple:
     """The plan and the estimated duration of the work left.
 
     ``sizes``: the dataset's ``(n_train, n_test)``; ``point``: where a resumed run stands
-    (:func:`ebl_ref.state.saved_point`; None: from the start). Returns ``(lines, plan,
-    calibration)``; the lines end with :func:`~ebl_ref.estimate.long_run_warning`'s, if any.
+    (:func:`ebl_ref.state.saved_point`; None: from the start); ``threads``: what
+    :func:`ebl_ref.threads.blas_threads` set. When the default (``--threads 0``) gave BLAS
+    several threads on the CPU, the calibration is repeated with one: if that is
+    :data:`BUSY_RATIO` times faster (other work holds the cores), a note says so and suggests
+    ``--threads 1``. Returns ``(lines, plan, calibration)``; the lines end with
+    :func:`~ebl_ref.estimate.long_run_warning`'s, if any.
     """
     plan = Plan.of(config, sizes)
     calibration = calibrate(config, backend)
+    single = None
+    if (config.device == "cpu" and threads and not threads["requested"]
+            and (threads["set"] or 0) > 1):
+        with only(1):
+            single = calibrate(config, backend)
     if point:
         left = plan.remaining_flops(point["epoch"], point["position"],
                                     evaluated=not point["pending"])
@@ -48,6 +62,11 @@ def plan_report(config: Config, backend, sizes, point=None) -> tuple:
     lines = plan.lines() + [f"estimate: about {format_duration(seconds)} for {what} on the "
                             f"{config.device} ({calibration.describe()}; the progress lines "
                             "refine it)"]
+    if single is not None and single.gflops > BUSY_RATIO * calibration.gflops:
+        ratio, alone = single.gflops / calibration.gflops, left / (single.gflops * 1e9)
+        lines.append(f"note: 1 BLAS thread ran the calibration {ratio:.1f}× faster than "
+                     f"{threads['set']} (other work holds the cores?): with --threads 1 "
+                     f"(resumable) about {format_duration(alone)}")
     warning = long_run_warning(config, seconds, program())
     if warning:
         lines.append(warning)

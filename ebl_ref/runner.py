@@ -5,12 +5,18 @@ status and never call ``sys.exit``. The order of work is chosen so that a run st
 point — a signal, an exception, a divergence — leaves a folder that ``--resume`` continues
 bit for bit (on the CPU):
 
-1. check the settings (everything that needs no data) and the device;
-2. create the folder and write ``config.json``, ``env.json`` and ``status.json`` (running);
-3. load the data (abortable), seed the state, restore the checkpoint if there is one;
-4. per epoch: train (each batch abortable, committed only when done); **checkpoint the
-   trained epoch**; evaluate (abortable); record the metrics; checkpoint again;
-5. write ``summary.json`` and ``status.json`` (done).
+1. check the settings (everything that needs no data), the device, the dataset's sizes, the
+   cache folder and the optional extras asked for (``--threads``, ``--tensorboard``);
+2. create the folder, mirror the console into its ``log.txt`` (:mod:`ebl_ref.console`), set
+   the BLAS threads (:mod:`ebl_ref.threads`); write ``config.json``, ``env.json`` and
+   ``status.json`` (running);
+3. print the header, the plan and the estimated duration (:mod:`ebl_ref.report`; a
+   calibration of about a second), warning about a CPU run of more than a few hours;
+4. load the data (abortable), seed the state, restore the checkpoint if there is one;
+5. per epoch: train (each batch abortable, committed only when done; a checkpoint every
+   ``--checkpoint-every`` minutes between batches); **checkpoint the trained epoch**; evaluate
+   it if due (``--eval-every``; abortable); record the metrics; checkpoint again;
+6. write ``summary.json`` and ``status.json`` (done) and the end-of-run line.
 
 On SIGINT / SIGTERM / SIGUSR1 (:mod:`ebl_ref.signals`) the state is checkpointed and the run
 exits with 130 / 143 / 138 and one line saying how to continue. On a divergence
@@ -100,7 +106,7 @@ def dry_run(config: Config, log=print) -> int:
     with blas_threads(config.threads) as threads:
         log(report.settings_line(config))
         log(header(environment(backend, threads)))
-        for line in report.plan_report(config, backend, sizes)[0]:
+        for line in report.plan_report(config, backend, sizes, threads=threads)[0]:
             log(line)
     return 0
 
@@ -281,8 +287,9 @@ class Session:
         if self.sizes is None:
             return
         self.doing = "estimating the duration"
-        lines, plan, calibration = report.plan_report(config, self.backend, self.sizes,
-                                                      self.saved)
+        lines, plan, calibration = report.plan_report(
+            config, self.backend, self.sizes, self.saved,
+            None if self.env is None else self.env.get("threads"))
         for line in lines:
             self.log(line)
         self.eta = Eta(plan, calibration.gflops)

@@ -275,3 +275,8 @@ def main(argv=None) -> int:
     for line in notes(groups, skipped, keys):
         print(line, file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import main as cli_main  # noqa: PLC0415
+    sys.exit(cli_main(["table", *sys.argv[1:]]))

@@ -64,6 +64,17 @@ def plan_threads(threads: int, environ=None) -> tuple:
 
 
 @contextmanager
+def only(count: int):
+    """The block with ``count`` BLAS threads (nothing changes without threadpoolctl)."""
+    controller = _controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=count, user_api="blas"):
+        yield
+
+
+@contextmanager
 def blas_threads(threads: int, environ=None):
     """Run the block with ``threads`` BLAS threads (0: see the module docstring); restore the
     previous count afterwards. Yields a dict ``{"requested", "set", "why"}`` (``set``: the

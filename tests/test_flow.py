@@ -150,6 +150,26 @@ def _table1_cost(config):
     return cell_cost(config, (60000, 10000))
 
 
+def test_busy_cores_are_noticed_and_threads_1_suggested(monkeypatch):
+    rates = iter([10.0, 40.0])  # all threads, then one thread
+    monkeypatch.setattr(report, "calibrate", lambda c, b: Calibration(next(rates), 5, 1, 1.0))
+    c = resolve("comparative", dataset="mnist")
+    threads = {"requested": 0, "set": 2, "why": "every core this process may use"}
+    lines, _, _ = report.plan_report(c, None, (60000, 10000), threads=threads)
+    assert any(line.startswith("note: 1 BLAS thread ran the calibration 4.0× faster than 2")
+               and "--threads 1" in line for line in lines), lines
+    monkeypatch.setattr(report, "calibrate", lambda c, b: Calibration(10.0, 5, 1, 1.0))
+    asked = {"requested": 2, "set": 2, "why": "--threads 2"}  # as asked: one calibration
+    lines, _, _ = report.plan_report(c, None, (60000, 10000), threads=asked)
+    assert not any(line.startswith("note:") for line in lines)
+
+
+def test_durations_read_as_people_say_them():
+    assert [estimate.format_duration(s) for s in (45, 720, 3.4 * 3600, 29 * 86400,
+                                                  3.2 * 365.25 * 86400)] == [
+        "45 s", "12 min", "3.4 h", "29 days", "3.2 years"]
+
+
 def test_eta_uses_the_measured_rate():
     c = resolve("quick", epochs=2)
     plan = Plan.of(c, (6000, 1000))
@@ -443,11 +463,14 @@ def test_cache_dir_must_exist_and_no_cache_is_recorded(blob_dir, tmp_path, capsy
 def test_every_entry_point_without_a_gpu_ends_in_one_line(tmp_path):
     for argv in (["-m", "ebl_ref.bench", "--device", "gpu"],
                  ["-m", "ebl_ref", "gradcheck", "--device", "gpu"],
-                 ["-m", "ebl_ref", "--device", "gpu", "--out", str(tmp_path / "r")]):
+                 ["-m", "ebl_ref", "--device", "gpu", "--out", str(tmp_path / "r")],
+                 ["-m", "ebl_ref", "study", "run", "smoke", "--device", "gpu", "--out",
+                  str(tmp_path / "s")]):
         proc = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True,
                               text=True, timeout=120)
         assert proc.returncode == 2, (argv, proc.stderr)
         assert proc.stderr.count("\n") == 1 and "ebl-ref[cuda12]" in proc.stderr, proc.stderr
+    assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
     proc = subprocess.run(["bash", "scripts/gpu_check.sh"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode != 0 and "NOTHING CHECKED" in proc.stdout + proc.stderr

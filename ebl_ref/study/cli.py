@@ -216,6 +216,12 @@ def _runtime_argv(args) -> list:
     out = []
     if args.device:
         out += ["--device", args.device]
+    if args.device == "gpu" and args.executor != "slurm":  # the cells run on this machine
+        from ..backend import BackendError, get_backend  # noqa: PLC0415
+        try:
+            get_backend("gpu")
+        except BackendError as exc:
+            raise StudyError(f"{exc} (--executor {args.executor} runs the cells here)") from None
     if args.data_dir:
         if not Path(args.data_dir).is_dir():
             raise StudyError(f"--data-dir {args.data_dir} is not a folder: give the folder "

@@ -18,6 +18,7 @@ SIGUSR1 (continue with ``--resume``).
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -125,6 +126,9 @@ def main(argv=None) -> int:
         return _fail(exc.code)
     except RunStopped as exc:
         return _fail(exc, exc.exit_code)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (UsageError, BadFileError, DataError, BackendError, FileExistsError) as exc:
         return _fail(exc)
     except OSError as exc:

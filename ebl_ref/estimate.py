@@ -120,8 +120,9 @@ class Plan:
         every = "each epoch" if c.eval_every == 1 else f"every {c.eval_every} epochs and the last"
         n_eval = k.eval_examples
         return [
-            f"plan: {c.epochs} epochs × {k.train_examples:,} training examples ({batches:,} "
-            f"batches of {c.batch_size}); {c.free_iters} free + {second} second-phase "
+            f"plan: {c.epochs} epoch{'' if c.epochs == 1 else 's'} × {k.train_examples:,} "
+            f"training examples ({batches:,} batch{'' if batches == 1 else 'es'} of "
+            f"{c.batch_size}); {c.free_iters} free + {second} second-phase "
             f"iterations, {k.train_flops / 1e9:.3g} GFLOP per training example",
             f"      evaluation of {n_eval:,} examples ({c.free_iters} iterations, "
             f"{k.eval_flops / 1e9:.3g} GFLOP each) after {every}; {k.flops:.3g} FLOP in all",

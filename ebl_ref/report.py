@@ -14,6 +14,10 @@ from .progname import program
 from .threads import only
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
@@ -22,7 +26,7 @@ def settings_line(c: Config, run_dir=None) -> str:
     """The settings that matter, in one line (every setting: ``config.json``)."""
     where = f"{program()} config {run_dir}" if run_dir else f"{program()} config"
     lr = ",".join(f"{v:g}" for v in c.lr)
-    return (f"{c.algo} on {c.dataset}, preset {c.preset}: {c.epochs} epochs, widths "
+    return (f"{c.algo} on {c.dataset}, preset {c.preset}: {plural(c.epochs, 'epoch')}, widths "
             f"{','.join(map(str, c.widths))}, batch {c.batch_size}, β {c.beta:g}, "
             f"{c.free_iters}/{c.train_iters} iterations {c.mode}, lr {lr}, momentum "
             f"{c.momentum:g}, weight decay {c.weight_decay:g}, seed {c.seed}, {c.device} "
@@ -113,7 +117,8 @@ def end_line(s: dict, history: list, session_seconds: float, run_dir) -> str:
     times = format_duration(s["seconds"])
     if abs(session_seconds - s["seconds"]) > 1:
         times += f" over all sessions, {format_duration(session_seconds)} this one"
-    line = f"done: {s['epochs']} epochs in {times}; test error {pct(s['test_error'])} at the end"
+    line = (f"done: {plural(s['epochs'], 'epoch')} in {times}; test error "
+            f"{pct(s['test_error'])} at the end")
     if s["best_val_epoch"] is not None:
         line += (f"; best val error {pct(s['best_val_error'])} at epoch {s['best_val_epoch']} "
                  f"(test error there {pct(s['test_error_at_best_val'])}, parameters in best.npz)")

@@ -66,7 +66,8 @@ def header(env: dict) -> str:
     """The run header's machine line: CPU, host, BLAS library, kernel and threads (and the GPU)."""
     why = f" ({env['threads']['why']})" if env.get("threads") else ""
     libs = "; ".join(f"{b['library']} {b['version'] or ''} kernel {b['kernel'] or 'unknown'}, "
-                     f"{b['threads'] if b['threads'] is not None else '?'} threads{why}"
+                     f"{b['threads'] if b['threads'] is not None else '?'} "
+                     f"thread{'' if b['threads'] == 1 else 's'}{why}"
                      for b in env["blas"])
     line = (f"machine: {env['cpu']}, {env['cores']} logical CPUs, host {env['host']}; BLAS: "
             f"{libs}")

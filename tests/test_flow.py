@@ -68,7 +68,7 @@ def test_threads_1_is_honoured_during_the_run_and_restored_after(blob_dir, tmp_p
         assert env[key], key
     assert all(b["library"] and "kernel" in b for b in env["blas"])
     log = (out / "log.txt").read_text()
-    assert re.search(r"machine: .*BLAS: \w+ .*kernel .*, 1 threads \(--threads 1\)", log), log
+    assert re.search(r"machine: .*BLAS: \w+ .*kernel .*, 1 thread \(--threads 1\)", log), log
 
 
 def test_default_threads_follow_the_environment_else_every_usable_core():

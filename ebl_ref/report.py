@@ -43,18 +43,26 @@ def plan_report(config: Config, backend, sizes, point=None,
     ``sizes``: the dataset's ``(n_train, n_test)``; ``point``: where a resumed run stands
     (:func:`ebl_ref.state.saved_point`; None: from the start); ``threads``: what
     :func:`ebl_ref.threads.blas_threads` set. When the default (``--threads 0``) gave BLAS
-    several threads on the CPU, the calibration is repeated with one: if that is
-    :data:`BUSY_RATIO` times faster (other work holds the cores), a note says so and suggests
-    ``--threads 1``. Returns ``(lines, plan, calibration)``; the lines end with
-    :func:`~ebl_ref.estimate.long_run_warning`'s, if any.
+    several threads on the CPU, the calibration is repeated with one thread; if that is
+    :data:`BUSY_RATIO` times faster (other work holds the cores, and BLAS threads waiting for
+    each other collapse), the run should use one thread: the estimate is the one-thread one
+    and a line says why.
+
+    Returns ``(lines, plan, calibration, one_thread)``: the lines end with
+    :func:`~ebl_ref.estimate.long_run_warning`'s, if any; ``one_thread`` says whether to
+    switch to one BLAS thread.
     """
     plan = Plan.of(config, sizes)
-    calibration = calibrate(config, backend)
-    single = None
+    calibration, choice = calibrate(config, backend), None
     if (config.device == "cpu" and threads and not threads["requested"]
             and (threads["set"] or 0) > 1):
         with only(1):
             single = calibrate(config, backend)
+        if single.gflops > BUSY_RATIO * calibration.gflops:
+            choice = (f"threads: 1 BLAS thread for this run, not {threads['set']}: it ran the "
+                      f"calibration {single.gflops / calibration.gflops:.1f}× faster (other "
+                      "work holds the cores); --threads N chooses")
+            calibration = single
     if point:
         left = plan.remaining_flops(point["epoch"], point["position"],
                                     evaluated=not point["pending"])
@@ -63,18 +71,13 @@ def plan_report(config: Config, backend, sizes, point=None,
     else:
         left, what = plan.cost.flops, "the whole run"
     seconds = left / (calibration.gflops * 1e9)
-    lines = plan.lines() + [f"estimate: about {format_duration(seconds)} for {what} on the "
-                            f"{config.device} ({calibration.describe()}; the progress lines "
-                            "refine it)"]
-    if single is not None and single.gflops > BUSY_RATIO * calibration.gflops:
-        ratio, alone = single.gflops / calibration.gflops, left / (single.gflops * 1e9)
-        lines.append(f"note: 1 BLAS thread ran the calibration {ratio:.1f}× faster than "
-                     f"{threads['set']} (other work holds the cores?): with --threads 1 "
-                     f"(resumable) about {format_duration(alone)}")
+    lines = plan.lines() + ([choice] if choice else []) + [
+        f"estimate: about {format_duration(seconds)} for {what} on the {config.device} "
+        f"({calibration.describe()}; the progress lines refine it)"]
     warning = long_run_warning(config, seconds, program())
     if warning:
         lines.append(warning)
-    return lines, plan, calibration
+    return lines, plan, calibration, choice is not None
 
 
 def epoch_line(config: Config, m: dict, run_left: float | None = None) -> str:

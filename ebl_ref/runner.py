@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
+from contextlib import ExitStack
 from pathlib import Path
 
 from . import console, report, runfiles
@@ -52,7 +53,7 @@ from .state import (build_network, describe, restore_state, save_state, saved_po
 from .status import read_status, write_status
 from .study.cost import evaluated_epochs
 from .tblog import TensorBoard, check_tensorboard
-from .threads import blas_threads, check_threads
+from .threads import blas_threads, check_threads, only
 from .train import NonFiniteError, evaluate, train_epoch
 from .values import UsageError
 
@@ -94,9 +95,8 @@ def start(config: Config, out=None, log=print) -> int:
         run_dir = runfiles.new_run_dir(out, config.dataset, config.algo, config.seed)
         with RunLock(run_dir), console.mirror(run_dir), blas_threads(config.threads) as threads:
             runfiles.write_config(run_dir, config.to_dict())  # first: the folder is a run now
-            env = environment(backend, threads)
-            runfiles.write_env(run_dir, env)
-            return _logged(Session(run_dir, config, backend, guard, log, sizes=sizes, env=env))
+            return _logged(Session(run_dir, config, backend, guard, log, sizes=sizes,
+                                   threads=threads))
 
 
 def dry_run(config: Config, log=print) -> int:
@@ -163,10 +163,8 @@ def _resume(run_dir: Path, overrides: dict, guard: Guard, log) -> int:
     saved = None if not meta else {"epoch": trained, "position": int(meta.get("position", 0)),
                                    "pending": meta.get("pending") is not None}
     with blas_threads(config.threads) as threads:
-        env = environment(backend, threads)
-        runfiles.add_resumed_env(run_dir, session_record(env))
         return _logged(Session(run_dir, config, backend, guard, log, saved=saved,
-                               sizes=sizes, env=env))
+                               sizes=sizes, threads=threads))
 
 
 def _record_failure(run_dir: Path, exc: Exception) -> None:
@@ -189,12 +187,14 @@ class Session:
     """The run in one process: loads, trains, evaluates, saves, and handles being stopped."""
 
     def __init__(self, run_dir: Path, config: Config, backend, guard: Guard, log,
-                 saved: dict | None = None, sizes=None, env: dict | None = None):
+                 saved: dict | None = None, sizes=None, threads: dict | None = None):
         self.run_dir, self.config, self.backend, self.guard, self.log = (
             Path(run_dir), config, backend, guard, log)
         self.state = self.splits = self.net = self.eta = self.tensorboard = None
         self.saved = saved           # saved_point() of the checkpoint on disk, None if none
-        self.sizes, self.env = sizes, env
+        self.resumed = saved is not None or (self.run_dir / runfiles.ENV).is_file()
+        self.sizes, self.threads = sizes, threads
+        self.stack = ExitStack()     # what the session holds until it ends (a thread limit)
         self.doing = "starting"      # for the last line: what was interrupted
         self.t0 = self.last_save = time.perf_counter()
         self.elapsed0 = 0.0          # seconds of earlier sessions (from the checkpoint)
@@ -228,6 +228,7 @@ class Session:
         finally:
             if self.tensorboard is not None:
                 self.tensorboard.close()
+            self.stack.close()
 
     def _status(self, state, **extra):
         point = (saved_point(self.state) if self.state is not None
@@ -278,21 +279,29 @@ class Session:
     # ------------------------------------------------------------------ the work
 
     def _plan(self):
-        """The header: folder, settings, machine, plan and estimated duration (before data)."""
-        config = self.config
+        """The header: folder, settings, machine, plan and estimated duration (before data);
+        then ``env.json`` (for a resume: a record added to it)."""
+        config, backend = self.config, self.backend
         self.log(f"run folder: {self.run_dir}")
         self.log(report.settings_line(config, self.run_dir))
-        if self.env is not None:
-            self.log(header(self.env))
-        if self.sizes is None:
-            return
-        self.doing = "estimating the duration"
-        lines, plan, calibration = report.plan_report(
-            config, self.backend, self.sizes, self.saved,
-            None if self.env is None else self.env.get("threads"))
-        for line in lines:
-            self.log(line)
-        self.eta = Eta(plan, calibration.gflops)
+        env = environment(backend, self.threads)
+        self.log(header(env))
+        if self.sizes is not None:
+            self.doing = "estimating the duration"
+            lines, plan, calibration, one_thread = report.plan_report(
+                config, backend, self.sizes, self.saved, self.threads)
+            if one_thread:  # busy cores: the rest of the session with one BLAS thread
+                self.stack.enter_context(only(1))
+                self.threads = {**self.threads, "set": 1,
+                                "why": "1 thread: faster than all cores at the start"}
+                env = environment(backend, self.threads)
+            for line in lines:
+                self.log(line)
+            self.eta = Eta(plan, calibration.gflops)
+        if self.resumed:
+            runfiles.add_resumed_env(self.run_dir, session_record(env))
+        else:
+            runfiles.write_env(self.run_dir, env)
 
     def _prepare(self):
         config, backend = self.config, self.backend

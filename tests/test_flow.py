@@ -150,18 +150,49 @@ def _table1_cost(config):
     return cell_cost(config, (60000, 10000))
 
 
-def test_busy_cores_are_noticed_and_threads_1_suggested(monkeypatch):
+def test_busy_cores_switch_the_default_to_one_thread(monkeypatch):
     rates = iter([10.0, 40.0])  # all threads, then one thread
     monkeypatch.setattr(report, "calibrate", lambda c, b: Calibration(next(rates), 5, 1, 1.0))
     c = resolve("comparative", dataset="mnist")
     threads = {"requested": 0, "set": 2, "why": "every core this process may use"}
-    lines, _, _ = report.plan_report(c, None, (60000, 10000), threads=threads)
-    assert any(line.startswith("note: 1 BLAS thread ran the calibration 4.0× faster than 2")
-               and "--threads 1" in line for line in lines), lines
+    lines, plan, calibration, one = report.plan_report(c, None, (60000, 10000), threads=threads)
+    assert one and calibration.gflops == 40.0  # the estimate is the one-thread one
+    assert any(line.startswith("threads: 1 BLAS thread for this run, not 2: it ran the "
+                               "calibration 4.0× faster") for line in lines), lines
+    rates = iter([10.0, 12.0])  # not faster enough: all threads stay
+    lines, _, calibration, one = report.plan_report(c, None, (60000, 10000), threads=threads)
+    assert not one and calibration.gflops == 10.0
     monkeypatch.setattr(report, "calibrate", lambda c, b: Calibration(10.0, 5, 1, 1.0))
     asked = {"requested": 2, "set": 2, "why": "--threads 2"}  # as asked: one calibration
-    lines, _, _ = report.plan_report(c, None, (60000, 10000), threads=asked)
-    assert not any(line.startswith("note:") for line in lines)
+    lines, _, _, one = report.plan_report(c, None, (60000, 10000), threads=asked)
+    assert not one and not any(line.startswith("threads:") for line in lines)
+    assert report.BUSY_RATIO == 1.5
+
+
+def test_a_switch_to_one_thread_holds_for_the_run_and_is_recorded(blob_dir, tmp_path,
+                                                                 monkeypatch):
+    rates = iter([10.0, 40.0])
+    monkeypatch.setattr(report, "calibrate", lambda c, b: Calibration(next(rates), 5, 1, 1.0))
+    seen, real = [], train.train_batch
+
+    def spy(*args, **kwargs):
+        seen.extend(blas_threads_now())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_batch", spy)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for k in THREAD_ENV:
+        monkeypatch.delenv(k, raising=False)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        if set(blas_threads_now()) != {2}:
+            pytest.skip("this BLAS takes no 2 threads here")
+        monkeypatch.setattr("ebl_ref.threads.available_cores", lambda: 2)
+        out = tmp_path / "r"
+        assert cli.main(tiny_args(blob_dir, out, *RUN)) == 0
+        assert set(blas_threads_now()) == {2}
+    assert seen and set(seen) == {1}
+    env = json.loads((out / "env.json").read_text())
+    assert env["threads"]["set"] == 1 and {b["threads"] for b in env["blas"]} == {1}
 
 
 def test_durations_read_as_people_say_them():

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 DEVICES = ("cpu", "gpu")
+# The one install hint for the GPU extras (both install the `cupy` module: pick one).
+GPU_INSTALL_HINT = "pip install 'ebl-ref[cuda12]' for CUDA 12, or 'ebl-ref[cuda13]' for CUDA 13"
 DTYPES = ("float64", "float32", "float16")
 MATMULS = ("ieee", "tf32")
 # name -> (dtype, matmul): the precisions of the benchmark and the GPU check
@@ -97,10 +99,8 @@ def _import_cupy():
     try:
         import cupy  # noqa: PLC0415  (the one place CuPy is imported)
     except ImportError as exc:
-        raise BackendError(
-            "--device gpu needs CuPy, which is not installed. Install the extra matching your "
-            "CUDA version: pip install 'ebl-ref[cuda12]' or pip install 'ebl-ref[cuda13]'."
-        ) from exc
+        raise BackendError(f"--device gpu needs CuPy, which is not installed: "
+                           f"{GPU_INSTALL_HINT} (the one your driver supports)") from exc
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDA driver missing or broken

@@ -1,8 +1,10 @@
-"""The command line: ``python run.py [COMMAND] ...`` (also ``python -m ebl_ref.cli``).
+"""The command line: ``python run.py [COMMAND] ...`` (also ``ebl-ref``, ``python -m ebl_ref``).
 
     python run.py                                   # train: quick preset, embedded sample, CPU
     python run.py --algo n-ep --dataset fashion-mnist --device gpu   # Table 1 settings
     python run.py --resume runs/<folder>            # continue a stopped run (or extend it)
+    python run.py eval runs/<folder>                # its test error again, or --split val ...
+    python run.py config comparative                # a preset's settings (or a run folder's)
     python run.py plot runs/a runs/b --out curves.png
     python run.py table runs/*                      # Table-1 style mean ± std over seeds
     python run.py gradcheck                         # each rule vs RBP, layer by layer
@@ -16,17 +18,19 @@ SIGUSR1 (continue with ``--resume``).
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from . import bench, gradcheck, plot, runner, tables, trace
+from . import bench, configcmd, evalcmd, gradcheck, plot, runner, tables, trace
 from .backend import BackendError
 from .config import RESUMABLE, flag, resolve
 from .data import DataError
 from .flags import Parser, add_config_flags, given_settings
 from .jsonfile import BadFileError
 from .presets import default_preset
+from .progname import program
 from .runner import RunStopped
 from .study import cli as study_cli
 from .values import UsageError
@@ -39,9 +43,8 @@ class Command:
 
 
 def prog() -> str:
-    """How this program was started, for usage lines and advice."""
-    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
-    return "python run.py" if argv0.endswith("run.py") else "python -m ebl_ref.cli"
+    """How this program was started, for usage lines and advice (:mod:`ebl_ref.progname`)."""
+    return program()
 
 
 # --------------------------------------------------------------------------- train
@@ -66,6 +69,9 @@ def train_parser() -> Parser:
                    help="continue the run in RUN_DIR from its checkpoint; only "
                         f"{', '.join(flag(k) for k in RESUMABLE)} may change (recorded in its "
                         "config.json)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the settings, the machine, the plan and the estimated duration "
+                        "(a calibration of about a second), then stop: no folder is made")
     add_config_flags(p)
     return p
 
@@ -80,6 +86,8 @@ def train(argv: list) -> int:
                              "continues that run in its own folder")
         return runner.resume(args.resume, settings)
     config = resolve(default_preset(args.preset, args.dataset), **settings)
+    if args.dry_run:
+        return runner.dry_run(config)
     return runner.start(config, out=args.out)
 
 
@@ -87,6 +95,10 @@ def train(argv: list) -> int:
 
 COMMANDS = {
     "train": Command("train a network (the default command)", train),
+    "eval": Command("evaluate a trained run again (its test, val or train split, or another "
+                    "dataset)", lambda argv: evalcmd.main(argv, prog())),
+    "config": Command("print a preset's or a run folder's resolved settings and plan",
+                      lambda argv: configcmd.main(argv, prog())),
     "plot": Command("learning curves of run folders (needs the plot extra)", plot.main),
     "table": Command("Table 1 layout of run folders: mean ± std over seeds", tables.main),
     "gradcheck": Command("each rule's gradient against RBP's, per tensor and β",
@@ -114,6 +126,9 @@ def main(argv=None) -> int:
         return _fail(exc.code)
     except RunStopped as exc:
         return _fail(exc, exc.exit_code)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (UsageError, BadFileError, DataError, BackendError, FileExistsError) as exc:
         return _fail(exc)
     except OSError as exc:

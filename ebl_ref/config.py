@@ -67,6 +67,10 @@ class Config:
                       choices=DTYPES)
     matmul: str = knob("ieee", "float32 matrix products: ieee, or tf32 (gpu: TF32 tensor cores, "
                        "what the paper's '16-bit' runs used)", choices=MATMULS)
+    threads: int = knob(0, "BLAS threads (needs the threads extra, threadpoolctl); 0: as "
+                        "OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS say if set, "
+                        "else every core this process may use", within=NON_NEGATIVE,
+                        resumable=True)
     epochs: int = knob(100, "number of epochs, also the cosine schedule's length (on "
                        "--resume: a new target, recorded in config.json)", within=AT_LEAST_ONE,
                        resumable=True)
@@ -105,10 +109,25 @@ class Config:
                              within=NON_NEGATIVE)
     val_size: int = knob(0, "hold out N training examples for model selection (the test set "
                          "never picks)", within=NON_NEGATIVE)
+    test_subset: int = knob(0, "evaluate on the first N test examples only (0: all); the test "
+                            "error then estimates the full one", within=NON_NEGATIVE)
+    eval_every: int = knob(1, "evaluate every N epochs (and always after the last one)",
+                           within=AT_LEAST_ONE, resumable=True)
+    checkpoint_every: float = knob(0.0, "also checkpoint inside an epoch every MINUTES of "
+                                   "training (0: at the end of each epoch only)",
+                                   within=NON_NEGATIVE, resumable=True)
     data_dir: str | None = knob(None, "folder holding <dataset>/ (else $EBL_DATA_DIR, else a "
                                 "user cache)", resumable=True)
+    cache_dir: str | None = knob(None, "folder of the decoded-data cache (else $EBL_CACHE_DIR, "
+                                 "else ~/.cache/ebl-ref/decoded); never the data folder",
+                                 resumable=True)
+    cache: bool = knob(True, "keep decoded splits in the decoded-data cache (--no-cache: decode "
+                       "the files every time, write nothing)", resumable=True)
     log_every: int = knob(20, "progress line every N batches", within=AT_LEAST_ONE,
                           resumable=True)
+    tensorboard: bool = knob(False, "also log the metrics as TensorBoard events in "
+                             "RUN_DIR/tensorboard (needs the tensorboard extra, tensorboardX)",
+                             resumable=True)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values (tuples as lists), in field order."""
@@ -121,7 +140,8 @@ RESUMABLE = tuple(name for name, f in FIELDS.items() if f.metadata["resumable"])
 
 
 def kind_of(f: dataclasses.Field):
-    """The Python type of a field's value, or of its elements for a list: int, float or str."""
+    """The Python type of a field's value, or of its elements for a list: int, float, bool or
+    str."""
     default = f.default[0] if isinstance(f.default, tuple) else f.default
     return str if default is None else type(default)
 
@@ -133,6 +153,10 @@ def coerce(name: str, value):
     meta, kind, spelled = f.metadata, kind_of(f), _spelled(name)
     if meta["length"] is not None:
         return parse_list(value, kind, spelled, meta["length"], meta["broadcast"])
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"--{spelled}: expected true or false, got {value!r}")
+        return value
     if kind is str:
         if value is None and f.default is None:
             return None

@@ -10,6 +10,7 @@ ranges and choices are checked by :func:`ebl_ref.config.validate`, which also ch
 from __future__ import annotations
 
 import argparse
+import re
 import textwrap
 
 from .config import FIELDS, Config, flag, kind_of
@@ -19,13 +20,26 @@ from .values import UsageError, list_arg, number_arg
 DEFAULT_PRESETS = ("quick", "comparative")  # see presets.default_preset
 
 
+def plain(text: str | None) -> str | None:
+    """A docstring as ``--help`` shows it: reST markup dropped (````x```` -> x,
+    ``:func:`~a.b``` -> b, ``:mod:`a.b``` -> a.b)."""
+    if text is None:
+        return None
+    text = re.sub(r":\w+:`~[\w.]*?\.?(\w+)`", r"\1", text)   # :func:`~ebl_ref.x.f` -> f
+    text = re.sub(r":\w+:`([^`]+)`", r"\1", text)              # :mod:`ebl_ref.x` -> ebl_ref.x
+    return text.replace("``", "")
+
+
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` that reports bad input by raising :class:`UsageError` (one line,
     turned into exit status 2 by :func:`ebl_ref.cli.main`) instead of printing the usage and
-    calling ``sys.exit``."""
+    calling ``sys.exit``; its description and epilog are shown without reST markup
+    (:func:`plain`)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        for key in ("description", "epilog"):
+            kwargs[key] = plain(kwargs.get(key))
         text = kwargs.get("description")
         if text and "\n" not in text:  # one paragraph: wrap it; else keep its lines
             kwargs["description"] = textwrap.fill(text, 79)
@@ -37,7 +51,9 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def _show(value) -> str:
+def show_value(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, tuple):
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
@@ -53,9 +69,9 @@ def describe_default(name: str) -> str:
     if name == "preset":
         return "default: comparative for a real --dataset, else quick"
     if any(name in PRESETS[p] for p in PRESETS):
-        shown = "; ".join(f"{p}: {_show(v)}" for p, v in _preset_values(name).items())
+        shown = "; ".join(f"{p}: {show_value(v)}" for p, v in _preset_values(name).items())
         return f"default: the preset's ({shown})"
-    return f"default: {_show(FIELDS[name].default)}"
+    return f"default: {show_value(FIELDS[name].default)}"
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +86,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             text += f"; {meta['length']} comma-separated values"
         text = f"{text} ({describe_default(name)})".replace("%", "%%")
         spelled = flag(name)[2:]
+        if kind is bool:  # --cache / --no-cache
+            group.add_argument(flag(name), dest=name, action=argparse.BooleanOptionalAction,
+                               default=None, help=text)
+            continue
         if meta["length"]:
             kind_arg = list_arg(kind, spelled, meta["length"], meta["broadcast"])
         elif kind is str:
@@ -77,8 +97,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         else:
             kind_arg = number_arg(kind, spelled)
         metavar = ("V,..." if meta["length"] else "NAME" if meta["choices"] else
-                   "DIR" if name.endswith("_dir") else "N" if kind is int else
-                   "X" if kind is float else "TEXT")
+                   "DIR" if name.endswith("_dir") else "MINUTES" if name == "checkpoint_every"
+                   else "N" if kind is int else "X" if kind is float else "TEXT")
         group.add_argument(flag(name), dest=name, type=kind_arg, default=None,
                            metavar=metavar, help=text)
 

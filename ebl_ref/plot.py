@@ -14,12 +14,13 @@ parent), never the current directory.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
+from .flags import Parser
+from .progname import program
 from .tables import DATASET_ORDER, ORDER, RunsError, differing, group_runs, read_runs
 
 STYLES = ["-", "--", "-.", ":"]
@@ -138,8 +139,7 @@ def default_out(run_dirs) -> Path:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python run.py plot", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog=f"{program()} plot", description=__doc__)
     p.add_argument("runs", nargs="+", help="run folders")
     p.add_argument("--out", help="PNG file to write (default: curves.png beside the runs)")
     p.add_argument("--train", action="store_true", help="also draw the training error")
@@ -168,3 +168,8 @@ def main(argv=None) -> int:
               f"{', '.join(keys)}")
     print(f"wrote {out}")
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import main as cli_main  # noqa: PLC0415
+    sys.exit(cli_main(["plot", *sys.argv[1:]]))

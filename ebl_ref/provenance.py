@@ -1,15 +1,20 @@
-"""Where a run came from: software versions, git revision, machine and device (``env.json``)."""
+"""Where a run came from: software versions, git revision, machine, BLAS and device
+(``env.json``).
+
+The machine part — host, CPU model, logical CPUs, BLAS library, version, kernel and thread
+count, the BLAS-related environment variables and any kernel override — comes from
+:func:`ebl_ref.machine.machine_info`, measured while the run's thread limit
+(:mod:`ebl_ref.threads`) is in force, so ``blas[*].threads`` is the count the run used.
+"""
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
+from . import __version__
 from .machine import machine_info
 
 
@@ -28,18 +33,44 @@ def git_revision() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def environment(device: str, dtype: str, xp=None) -> dict:
-    """Versions, git revision, machine, device and the command line, as a JSON-ready dict.
+def environment(backend, threads: dict | None = None) -> dict:
+    """Versions, git revision, machine, BLAS, device and the command line, as a JSON-ready dict.
 
-    ``xp``: the backend's array module, asked for CuPy's version and the GPU's name on ``gpu``.
+    Parameters
+    ----------
+    backend : :class:`~ebl_ref.backend.Backend` of the run (its GPU is described on ``gpu``)
+    threads : what :func:`ebl_ref.threads.blas_threads` yielded (requested, set, why)
+
+    Keys: ``ebl_ref`` (version), ``git_revision``, ``python``, ``device``, ``dtype``, ``argv``,
+    ``started`` (local ISO time), ``threads``, and those of
+    :func:`ebl_ref.machine.machine_info` (``host``, ``cpu``, ``cores``, ``machine``,
+    ``system``, ``numpy``, ``blas``, ``blas_env``, ``warnings``; ``gpu`` on a GPU).
     """
-    env = {"python": platform.python_version(), "numpy": np.__version__,
-           "platform": platform.platform(), "machine": platform.machine(),
-           "host": platform.node(), "cpu_count": os.cpu_count(), "device": device,
-           "dtype": dtype, "git_revision": git_revision(), "argv": list(sys.argv),
-           "started": datetime.now().isoformat(timespec="seconds"),
-           "hardware": machine_info()}  # CPU model, BLAS library, kernel, threads, overrides
-    if device == "gpu" and xp is not None:
-        env["cupy_version"] = xp.__version__
-        env["gpu"] = xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    env = {"ebl_ref": __version__, "git_revision": git_revision(),
+           "python": platform.python_version(), "device": backend.device,
+           "dtype": str(backend.dtype), "argv": list(sys.argv),
+           "started": datetime.now().isoformat(timespec="seconds"), "threads": threads}
+    env.update(machine_info(backend))
     return env
+
+
+def session_record(env: dict) -> dict:
+    """The part of :func:`environment` that a resumed session adds to ``env.json``
+    (``resumed``: one record per resume)."""
+    keys = ("started", "ebl_ref", "git_revision", "host", "cpu", "cores", "device", "dtype",
+            "threads", "blas", "blas_env", "gpu", "argv")
+    return {k: env[k] for k in keys if k in env}
+
+
+def header(env: dict) -> str:
+    """The run header's machine line: CPU, host, BLAS library, kernel and threads (and the GPU)."""
+    why = f" ({env['threads']['why']})" if env.get("threads") else ""
+    libs = "; ".join(f"{b['library']} {b['version'] or ''} kernel {b['kernel'] or 'unknown'}, "
+                     f"{b['threads'] if b['threads'] is not None else '?'} "
+                     f"thread{'' if b['threads'] == 1 else 's'}{why}"
+                     for b in env["blas"])
+    line = (f"machine: {env['cpu']}, {env['cores']} logical CPUs, host {env['host']}; BLAS: "
+            f"{libs}")
+    if "gpu" in env:
+        line += f"; GPU: {env['gpu']['name']} ({env['gpu']['memory_gib']} GiB)"
+    return line

@@ -4,7 +4,10 @@ Run folder::
 
     config.json      fully resolved configuration (written first, before any data is read;
                      a resume that changes --epochs or another resumable setting rewrites it)
-    env.json         versions, git revision, host, device, command line
+    env.json         versions, git revision, host, CPU, BLAS library, kernel and threads,
+                     device, command line (and one record per resumed session)
+    log.txt          the console output of every session, appended (a failure's last words)
+    tensorboard/     TensorBoard event files (--tensorboard)
     status.json      state, progress, pid, last error (see ebl_ref.status)
     checkpoint.npz   parameters, momentum, RNG state, position in the epoch, history
     best.npz         parameters of the epoch with the lowest validation error (--val-size)
@@ -75,6 +78,17 @@ def write_config(run_dir, settings: dict) -> None:
 
 def write_env(run_dir, env: dict) -> None:
     write_json(Path(run_dir) / ENV, env)
+
+
+def add_resumed_env(run_dir, record: dict) -> None:
+    """Append a resumed session's record to ``env.json``'s ``resumed`` list (best effort: an
+    unreadable env.json is left as it is, it holds provenance only)."""
+    try:
+        env = read_json(Path(run_dir) / ENV, "")
+    except BadFileError:
+        return
+    env["resumed"] = [*env.get("resumed", []), record]
+    write_env(run_dir, env)
 
 
 def write_metrics(run_dir, history: list) -> None:

@@ -37,6 +37,8 @@ class TrainState:
         epochs)
     pending : the training metrics of epoch ``epoch`` if it is trained but not yet evaluated
         (its evaluation was interrupted), else None
+    elapsed : wall-clock seconds the run's sessions had spent when it was last saved (all
+        sessions together: loading, training, evaluating, saving)
     """
 
     params: dict
@@ -49,6 +51,7 @@ class TrainState:
     position: int = 0
     sums: dict = field(default_factory=dict)
     pending: dict | None = None
+    elapsed: float = 0.0
 
 
 def build_network(config: Config, spec) -> DCHN:
@@ -80,7 +83,7 @@ def save_state(path, state: TrainState, config: Config) -> None:
     meta = {"epoch": state.epoch, "rng": state.rng.bit_generator.state,
             "best_val_error": state.best_val_error, "history": state.history,
             "position": state.position, "sums": state.sums, "pending": state.pending,
-            "config": config.to_dict()}
+            "elapsed": state.elapsed, "config": config.to_dict()}
     checkpoint.save(path, arrays, meta)
 
 
@@ -129,6 +132,7 @@ def restore_state(path, state: TrainState, backend: Backend, config: Config,
         state.best_val_error = meta["best_val_error"]
         state.history, state.sums = list(meta["history"]), dict(meta["sums"])
         state.pending = meta.get("pending")
+        state.elapsed = float(meta.get("elapsed") or 0.0)  # absent in older checkpoints
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its metadata is damaged ({type(exc).__name__}: {exc}); "
                               "restore the file or start a new run") from None

@@ -15,17 +15,20 @@ and listed.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .flags import Parser
+from .progname import program
+
 ORDER = ["tbp", "rbp", "cl", "p-ep", "n-ep", "c-ep", "p-cpl", "n-cpl", "c-cpl"]  # Table 1 rows
 DATASET_ORDER = ["mnist", "fashion-mnist", "svhn", "cifar10", "cifar100"]        # its columns
-# Settings that never change a run's results: not grouped on.
-IGNORED = ("seed", "preset", "data_dir", "log_every", "eval_batch_size")
+# Settings that do not change what a run computes (how it runs, logs, caches, checkpoints).
+IGNORED = ("seed", "preset", "data_dir", "log_every", "eval_batch_size", "threads",
+           "eval_every", "checkpoint_every", "cache_dir", "cache", "tensorboard")
 STD_NOTE = ("mean ± sample standard deviation over seeds (ddof = 1; no ± when n = 1), "
             "n = number of seeds; test error in %")
 
@@ -248,8 +251,7 @@ def read_runs(paths) -> tuple:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python run.py table", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog=f"{program()} table", description=__doc__)
     p.add_argument("runs", nargs="+", help="run folders")
     p.add_argument("--val", action="store_true", help="test error at the best validation epoch")
     out = p.add_mutually_exclusive_group()
@@ -273,3 +275,8 @@ def main(argv=None) -> int:
     for line in notes(groups, skipped, keys):
         print(line, file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import main as cli_main  # noqa: PLC0415
+    sys.exit(cli_main(["table", *sys.argv[1:]]))

@@ -1,89 +1,91 @@
-"""Independent pieces of NumPy work spread over the CPU's threads (the fast path's helper).
+"""How many threads the matrix-product library (BLAS) runs: ``--threads N``.
 
-NumPy runs an elementwise operation on one thread and hands each matrix product to the BLAS
-library's threads. The Winograd path (:mod:`ebl_ref.winograd`) does 16 independent products
-per convolution and a few dozen elementwise passes over independent channels. Run one after
-another, every product hands its work over to the BLAS threads and waits for all of them: on a
-machine shared with other jobs that costs up to a scheduler time slice per product (measured on
-the 2-core development machine under load: the 16 products of an iteration 5–10× slower), and
-the elementwise passes leave all but one core idle.
+A CPU run spends its time in BLAS; OpenBLAS, MKL and BLIS start one thread per core by default,
+and when another process competes for those cores their threads wait for each other, so fewer
+threads than cores can be faster on a shared machine. ``--threads N`` sets the count at run
+time through threadpoolctl (the ``threads`` extra), for the duration of the run only.
 
-:func:`map_slices` runs the pieces on a pool of as many threads as the BLAS library would use,
-with the BLAS library itself single-threaded meanwhile (through threadpoolctl); NumPy releases
-the GIL inside both, so the pieces run in parallel. Every piece is computed exactly as it would
-be in one thread, so results do not depend on the thread count. Without threadpoolctl (an
-optional extra), with one thread, or for CuPy arrays, the whole range runs in the calling
-thread. ``EBL_THREADS`` (environment) or :func:`set_threads` overrides the thread count.
+``--threads 0`` (the default) means: if the environment sets a thread count
+(``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ``BLIS_NUM_THREADS``, as the
+study runner's local executor does for each of its workers), keep it; otherwise use every core
+this process may run on (its CPU affinity, which a scheduler such as SLURM restricts to the
+allocated cores). The thread count may change a float32 run's rounding, so a bit-exact resume
+needs the same count.
 """
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
-_state = {"threads": None, "pool": None, "controller": None}
+from .values import UsageError
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+INSTALL_HINT = "pip install 'ebl-ref[threads]' (threadpoolctl)"
+
+
+def available_cores() -> int:
+    """The number of CPUs this process may run on (its affinity mask; else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def _controller():
-    if _state["controller"] is None:
-        try:
-            from threadpoolctl import ThreadpoolController  # noqa: PLC0415 (optional extra)
-        except ImportError:
-            _state["controller"] = False
-        else:
-            _state["controller"] = ThreadpoolController()
-    return _state["controller"]
+    try:
+        from threadpoolctl import ThreadpoolController  # noqa: PLC0415 (optional extra)
+    except ImportError:
+        return None
+    return ThreadpoolController()
 
 
-def threads() -> int:
-    """Threads :func:`map_slices` uses: ``EBL_THREADS`` if set, else the BLAS library's thread
-    count (threadpoolctl), else 1."""
-    if _state["threads"] is None:
-        env = os.environ.get("EBL_THREADS")
-        if env:
-            n = int(env)
-        else:
-            ctl = _controller()
-            n = max((lib.num_threads for lib in ctl.lib_controllers
-                     if lib.user_api == "blas"), default=1) if ctl else 1
-        set_threads(n)
-    return _state["threads"]
+def check_threads(threads: int) -> None:
+    """Refuse ``--threads N`` (N > 0) without threadpoolctl, before anything is written.
 
-
-def set_threads(n: int | None) -> int | None:
-    """Use ``n`` ≥ 1 threads from now on (None: detect again, as at start); returns the
-    previous setting."""
-    if n is not None and n < 1:
-        raise ValueError(f"threads must be >= 1, got {n}")
-    previous, _state["threads"] = _state["threads"], None if n is None else int(n)
-    if _state["pool"] is not None:
-        _state["pool"].shutdown()
-        _state["pool"] = None
-    return previous
-
-
-# Below this many array elements in all, handing pieces to threads costs more than it saves.
-MIN_PARALLEL = 1 << 17
-
-
-def map_slices(fn, n: int, xp=None, size: int = MIN_PARALLEL) -> None:
-    """Call ``fn(slice)`` on contiguous slices that cover ``range(n)``, in parallel on the CPU.
-
-    ``fn`` must write its results (into preallocated arrays) and touch only its slice;
-    ``size`` is how many array elements the whole call touches (small work runs inline). With
-    CuPy (``xp`` not NumPy) ``fn(slice(0, n))`` runs once: the GPU parallelises by itself.
+    Raises :class:`~ebl_ref.values.UsageError` naming the extra to install.
     """
-    k = min(threads(), n)
-    ctl = _controller()
-    if (k <= 1 or size < MIN_PARALLEL or not ctl or (xp is not None and xp.__name__ != "numpy")
-            or threading.current_thread().name.startswith("ebl-ref")):  # no nesting
-        fn(slice(0, n))
+    if threads and _controller() is None:
+        raise UsageError(f"--threads {threads} needs threadpoolctl, which is not installed: "
+                         f"{INSTALL_HINT}, or leave --threads out and set OMP_NUM_THREADS="
+                         f"{threads} in the environment before starting")
+
+
+def plan_threads(threads: int, environ=None) -> tuple:
+    """``(count, why)``: the thread count to set (None: leave the library as it is) and a few
+    words saying where it comes from, for the run header and ``env.json``."""
+    environ = os.environ if environ is None else environ
+    if threads:
+        return threads, f"--threads {threads}"
+    given = [f"{k}={environ[k]}" for k in THREAD_ENV if environ.get(k)]
+    if given:
+        return None, "set by the environment (" + ", ".join(given) + ")"
+    cores = available_cores()
+    return cores, "every core this process may use"
+
+
+@contextmanager
+def only(count: int):
+    """The block with ``count`` BLAS threads (nothing changes without threadpoolctl)."""
+    controller = _controller()
+    if controller is None:
+        yield
         return
-    if _state["pool"] is None:
-        _state["pool"] = ThreadPoolExecutor(max_workers=_state["threads"],
-                                            thread_name_prefix="ebl-ref")
-    bounds = [n * i // k for i in range(k + 1)]
-    with ctl.limit(limits=1, user_api="blas"):
-        futures = [_state["pool"].submit(fn, slice(a, b)) for a, b in zip(bounds, bounds[1:])]
-        for f in futures:
-            f.result()  # re-raises a piece's exception here
+    with controller.limit(limits=count, user_api="blas"):
+        yield
+
+
+@contextmanager
+def blas_threads(threads: int, environ=None):
+    """Run the block with ``threads`` BLAS threads (0: see the module docstring); restore the
+    previous count afterwards. Yields a dict ``{"requested", "set", "why"}`` (``set``: the
+    count imposed, None when left to the environment or without threadpoolctl)."""
+    check_threads(threads)
+    count, why = plan_threads(threads, environ)
+    controller = _controller()
+    if count is None or controller is None:
+        if controller is None:
+            why += "; threadpoolctl not installed: the library's own default"
+        yield {"requested": threads, "set": None, "why": why}
+        return
+    with controller.limit(limits=count, user_api="blas"):
+        yield {"requested": threads, "set": count, "why": why}

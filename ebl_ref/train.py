@@ -60,16 +60,18 @@ def _diverged(what: str, where: str) -> NonFiniteError:
                           "large for this network, or the dtype too narrow)")
 
 
-def evaluate(config, net, backend, params, split, spec) -> dict:
+def evaluate(config, net, backend, params, split, spec, progress=None) -> dict:
     """Error, top-5 error and mean cost on a split: free phases of ``free_iters`` from zero.
 
+    ``progress(done, total)``, if given, is called after every evaluation batch (examples
+    evaluated so far, split size). Returns ``{"error", "top5_error", "cost", "examples"}``.
     Raises :class:`NonFiniteError` if the outputs are not finite.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        return _evaluate(config, net, backend, params, split, spec)
+        return _evaluate(config, net, backend, params, split, spec, progress)
 
 
-def _evaluate(config, net, backend, params, split, spec) -> dict:
+def _evaluate(config, net, backend, params, split, spec, progress) -> dict:
     n_err = n_top5 = 0
     total_cost = 0.0
     for start in range(0, len(split), config.eval_batch_size):
@@ -83,8 +85,11 @@ def _evaluate(config, net, backend, params, split, spec) -> dict:
         e1, e5 = top_errors(o, labels)
         n_err, n_top5 = n_err + e1, n_top5 + e5
         total_cost += float(cost(o, one_hot(backend.xp.asarray(labels), net.n_classes, o)).sum())
+        if progress is not None:
+            progress(start + len(labels), len(split))
     n = len(split)
-    return {"error": n_err / n, "top5_error": n_top5 / n, "cost": total_cost / n}
+    return {"error": n_err / n, "top5_error": n_top5 / n, "cost": total_cost / n,
+            "examples": n}
 
 
 def train_batch(config, net, backend, state, splits, idx, lrs, where: str):
@@ -125,14 +130,21 @@ def _train_batch(config, net, backend, state, splits, idx, lrs, where):
     return params, velocity, batch
 
 
-def train_epoch(config, net, backend, state, splits, progress, abortable=nullcontext) -> dict:
+def train_epoch(config, net, backend, state, splits, progress, abortable=nullcontext,
+                after_batch=None) -> dict:
     """Train epoch ``state.epoch + 1`` (or finish it, if ``state`` is inside it).
 
     Updates ``state`` batch by batch; at the end it counts the epoch as trained
     (``state.epoch += 1``) and keeps the returned training metrics in ``state.pending`` until
     the epoch is evaluated. ``abortable`` gives the context a batch runs in (a signal may stop
     it there, see :mod:`ebl_ref.signals`); a stopped or failed batch leaves ``state`` as it was
-    before the batch, its Generator rewound.
+    before the batch, its Generator rewound. ``after_batch()``, if given, is called after each
+    committed batch (where a mid-epoch checkpoint is consistent).
+
+    The epoch's metrics: ``train_error``, ``train_cost``, ``train_energy``, ``residual`` (means
+    over its examples, each taken at the free state of its batch, under the parameters of that
+    moment), ``train_seconds`` (the batches' wall time, summed over sessions if the epoch was
+    resumed) and ``examples_per_s`` (examples / ``train_seconds``).
     """
     epoch = state.epoch + 1
     lrs = [cosine_lr(lr0, epoch, config.epochs, config.eta_min) for lr0 in config.lr]
@@ -142,7 +154,7 @@ def train_epoch(config, net, backend, state, splits, progress, abortable=nullcon
     sums, first, t0 = state.sums, state.position, time.perf_counter()
     for start in range(state.position, n, config.batch_size):
         idx = state.order[start:start + config.batch_size]
-        snapshot = state.rng.bit_generator.state
+        snapshot, t_batch = state.rng.bit_generator.state, time.perf_counter()
         try:
             with abortable():
                 params, velocity, batch = train_batch(config, net, backend, state, splits, idx,
@@ -150,18 +162,20 @@ def train_epoch(config, net, backend, state, splits, progress, abortable=nullcon
         except BaseException:
             state.rng.bit_generator.state = snapshot  # redo this batch's draws on resume
             raise
+        batch["seconds"] = time.perf_counter() - t_batch
         sums = {k: sums.get(k, 0) + v for k, v in batch.items()}
         state.params, state.velocity, state.sums, state.position = (
             params, velocity, sums, start + len(idx))
         seconds = time.perf_counter() - t0
         progress(epoch, state.position, n, sums["error"] / sums["examples"],
                  (state.position - first) / max(seconds, 1e-9))
-    m, seconds = sums["examples"], time.perf_counter() - t0
+        if after_batch is not None:
+            after_batch()
+    m, seconds = sums["examples"], sums.get("seconds", 0.0)
     metrics = {"epoch": epoch, "lr": lrs, "train_error": sums["error"] / m,
                "train_cost": sums["cost"] / m, "train_energy": sums["energy"] / m,
-               "residual": sums["residual"] / m,
-               "examples_per_s": (n - first) / max(seconds, 1e-9),  # training, this session
-               "seconds": seconds}
+               "residual": sums["residual"] / m, "train_seconds": seconds,
+               "examples_per_s": m / max(seconds, 1e-9)}
     state.epoch, state.pending, state.order, state.position, state.sums = (
         epoch, metrics, None, 0, {})
     return metrics

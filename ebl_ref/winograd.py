@@ -44,7 +44,7 @@ import numpy as np
 
 from .backend import array_module
 from .ops import pool_window
-from .threads import map_slices
+from .parallel import map_slices
 
 # F(2, 3) (Lavin & Gray 2016): y = Aᵀ[(G g) ⊙ (Bᵀ d)] for a 1-D correlation of 3 taps.
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)

@@ -81,7 +81,8 @@ def test_choices_come_from_the_owning_tables():
     for name, f in FIELDS.items():
         assert f.metadata["choices"] == (tuple(owners[name]) if name in owners else None), name
     assert set(RESUMABLE) == {"epochs", "device", "data_dir", "log_every", "eval_batch_size",
-                              "conv"}
+                              "conv", "threads", "eval_every", "checkpoint_every", "cache_dir",
+                              "cache", "tensorboard"}
 
 
 def test_config_field_defaults_are_the_documented_ones():
@@ -92,6 +93,10 @@ def test_config_field_defaults_are_the_documented_ones():
             c.matmul) == (
         "c-ep", "fashion-mnist", "cpu", "float32", 0, 256, 2e-6, "relaxed", 20, 0, 0, None,
         "winograd", "ieee")
+    # issue 9: all cores (or the environment's count), full test set, every epoch evaluated,
+    # checkpoints at epoch ends only, the user cache, no TensorBoard
+    assert (c.threads, c.test_subset, c.eval_every, c.checkpoint_every, c.cache_dir, c.cache,
+            c.tensorboard) == (0, 0, 1, 0.0, None, True, False)
     assert [f.name for f in dataclasses.fields(Config)] == list(FIELDS)
 
 

@@ -91,7 +91,7 @@ def test_a_signal_anywhere_saves_and_resume_is_bit_exact(point, sig, blob_dir, s
     assert cli.main(tiny_args(blob_dir, out, *RUN)) == EXIT_CODES[sig] == 128 + sig
     text = capsys.readouterr().out
     assert f"interrupted by {signal.Signals(sig).name}" in text
-    assert f"continue with: python -m ebl_ref.cli --resume {out}" in text
+    assert f"continue with: python -m ebl_ref --resume {out}" in text
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "interrupted" and status["exit_code"] == 128 + sig
     assert handlers == {s: signal.getsignal(s) for s in handlers}, "handlers must be restored"

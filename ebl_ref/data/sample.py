@@ -1,9 +1,11 @@
 """The embedded offline sample: 6000 + 1000 Fashion-MNIST images in the repository's data/.
 
 Found at ``data/fashion-mnist-sample/`` next to the package's parent folder (the repository
-root for an editable install), else under the current directory. Files are SHA-256-verified
-against the constants below (also listed in ``data/fashion-mnist-sample/SHA256SUMS``);
-``data/make_sample.py`` regenerates them byte for byte. See ``data/README.md``.
+root, for a checkout or an editable install), else in the installed package (``ebl_ref/_sample``,
+where ``pip install .`` puts the same files), else under the current directory. Files are
+SHA-256-verified against the constants below (also listed in
+``data/fashion-mnist-sample/SHA256SUMS``); ``data/make_sample.py`` regenerates them
+byte for byte. See ``data/README.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ SAMPLE_SHA256 = {
 
 def _candidates() -> List[Path]:
     repo = Path(__file__).resolve().parents[2]  # ebl_ref/data/sample.py -> repository root
-    return [repo / SAMPLE_FOLDER, Path.cwd() / SAMPLE_FOLDER]
+    installed = Path(__file__).resolve().parents[1] / "_sample"  # pyproject's package-data
+    return [repo / SAMPLE_FOLDER, installed, Path.cwd() / SAMPLE_FOLDER]
 
 
 def sample_dir() -> Path:

@@ -20,13 +20,14 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError
+from ..flags import plain
 from .spec import StudyError
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python run.py study", description=__doc__,
+    p = argparse.ArgumentParser(prog="python run.py study", description=plain(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -215,6 +216,12 @@ def _runtime_argv(args) -> list:
     out = []
     if args.device:
         out += ["--device", args.device]
+    if args.device == "gpu" and args.executor != "slurm":  # the cells run on this machine
+        from ..backend import BackendError, get_backend  # noqa: PLC0415
+        try:
+            get_backend("gpu")
+        except BackendError as exc:
+            raise StudyError(f"{exc} (--executor {args.executor} runs the cells here)") from None
     if args.data_dir:
         if not Path(args.data_dir).is_dir():
             raise StudyError(f"--data-dir {args.data_dir} is not a folder: give the folder "

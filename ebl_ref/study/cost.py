@@ -50,14 +50,16 @@ class CellCost:
 
     epochs: int
     train_examples: int        # per epoch
-    eval_examples: int         # per epoch (validation + test)
+    eval_examples: int         # per evaluation (validation + test)
     train_flops: float         # per training example
     eval_flops: float          # per evaluated example
+    eval_epochs: int | None = None  # evaluated epochs (None: every epoch)
 
     @property
     def flops(self) -> float:
-        return self.epochs * (self.train_examples * self.train_flops
-                              + self.eval_examples * self.eval_flops)
+        evaluations = self.epochs if self.eval_epochs is None else self.eval_epochs
+        return (self.epochs * self.train_examples * self.train_flops
+                + evaluations * self.eval_examples * self.eval_flops)
 
     def hours(self, gflops: float) -> float:
         """Wall-clock hours at a sustained ``gflops`` GFLOP/s."""
@@ -93,6 +95,12 @@ def train_flops(algo: str, net: DCHN, free_iters: int, train_iters: int,
     raise ValueError(f"no cost model for algorithm {algo!r}")
 
 
+def evaluated_epochs(epochs: int, every: int = 1, after: int = 0) -> list:
+    """The epochs in ``after + 1 .. epochs`` that are evaluated: every ``every``-th and the
+    last (``--eval-every``)."""
+    return [e for e in range(after + 1, epochs + 1) if e % every == 0 or e == epochs]
+
+
 def cell_cost(config: dict, sizes=None) -> CellCost:
     """The :class:`CellCost` of a resolved configuration (``Config.to_dict()``).
 
@@ -106,9 +114,13 @@ def cell_cost(config: dict, sizes=None) -> CellCost:
     n_train, n_test = sizes or (spec.train_split.size, spec.test_split.size)
     if config.get("train_subset"):
         n_train = min(n_train, config["train_subset"])
+    if config.get("test_subset"):
+        n_test = min(n_test, config["test_subset"])
     val = config.get("val_size") or 0
     return CellCost(epochs=config["epochs"], train_examples=n_train - val,
                     eval_examples=n_test + val,
+                    eval_epochs=len(evaluated_epochs(config["epochs"],
+                                                     config.get("eval_every") or 1)),
                     train_flops=train_flops(config["algo"], net, config["free_iters"],
                                             config["train_iters"], config["zero_term"]),
                     eval_flops=2 * conv_macs(net)[1]

@@ -32,7 +32,7 @@ from .spec import StudyError
 EXIT_BUSY = 75  # EX_TEMPFAIL: the cell is being run by another live process
 # What a run writes before its first checkpoint (and the atomic writer's temporary files):
 # removable when a fresh attempt restarts a cell that never reached a checkpoint.
-_UNSTARTED = ("config.json", "env.json", "metrics.jsonl", "status.json", "best.npz")
+_UNSTARTED = ("config.json", "env.json", "metrics.jsonl", "status.json", "best.npz", "log.txt")
 
 
 def now() -> str:

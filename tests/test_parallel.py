@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from ebl_ref import threads
+from ebl_ref import parallel as threads
 from ebl_ref import winograd as wg
 
 

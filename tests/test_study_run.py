@@ -331,3 +331,20 @@ def test_a_second_worker_leaves_a_running_cell_alone(tmp_path, capsys):
         lock.release()
     assert worker_main([str(tmp_path / "S"), "mnist/x/seed0"]) == 2
     assert "has no cell mnist/x/seed0" in capsys.readouterr().err
+
+
+def test_a_worker_that_dies_before_its_record_is_reported_failed(setup, tmp_path, capsys,
+                                                                 monkeypatch):
+    """A worker that cannot even start (e.g. a broken installation) is a failed cell with its
+    log's last line, not an unexplained '?' left pending."""
+    root, data, _, _ = setup
+    study = tiny_study(tmp_path / "one.json", name="one", epochs=1, axes={"algo": ["c-ep"]})
+    out = tmp_path / "one"
+    crash = [sys.executable, "-c", "import sys; sys.exit('SyntaxError: invalid syntax')"]
+    monkeypatch.setattr(executors, "worker_command", lambda *a: crash)
+    assert study_main(run_args(study, out, data)) == 1
+    text = capsys.readouterr().out
+    key = "mnist/c-ep/seed0"
+    assert f"failed      {key}" in text and "SyntaxError: invalid syntax" in text, text
+    state = cell_state(out, key, 1)
+    assert state.state == "failed" and state.last_error == "SyntaxError: invalid syntax"

@@ -90,13 +90,24 @@ def finish_record(study_dir: Path, key: str, code: int) -> dict:
     record = read_attempt(study_dir, key) or {"key": key, "attempt": 1}
     if code == EXIT_BUSY:  # another live worker has the cell: its record is not ours
         return record
-    if record.get("state") == "running":
+    if record.get("state") in (None, "running"):  # None: it died before writing a record
         name = signal.Signals(-code).name if code < 0 else f"exit {code}"
         interrupted = code < 0 or code in INTERRUPT_CODES
+        why = (f"worker stopped by {name}" if record.get("state") else
+               last_log_line(study_dir, key) or f"worker ended ({name}) before it started")
         record.update(state="interrupted" if interrupted else "failed", exit_code=code,
-                      ended=now(), last_error=f"worker stopped by {name}")
+                      ended=now(), last_error=why)
         write_json(log_path(study_dir, key, ".attempt.json"), record)
     return record
+
+
+def last_log_line(study_dir: Path, key: str) -> str | None:
+    """The last non-empty line of the cell's log (e.g. an import error's last words)."""
+    try:
+        lines = log_path(study_dir, key, ".log").read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    return next((line.strip() for line in reversed(lines) if line.strip()), None)
 
 
 class _Stop(Exception):

@@ -150,8 +150,9 @@ def _attempt(study_dir: Path, cell, runtime_argv) -> int:
     state = "done" if done else "interrupted" if interrupted else "failed"
     if code == 0 and not done:
         stderr.last = "the run exited 0 but wrote no summary.json"
-    record.update(state=state, exit_code=code, ended=now(),
-                  last_error=None if done else stderr.last_line())
+    why = (None if done else f"interrupted (exit {code}); the next study run resumes it"
+           if interrupted else stderr.last_line())
+    record.update(state=state, exit_code=code, ended=now(), last_error=why)
     write_json(record_path, record)
     sys.stdout.flush()
     return code if not (code == 0 and not done) else 1

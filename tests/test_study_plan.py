@@ -62,7 +62,7 @@ def test_cpu_small_is_pinned():
     # README "Study" and results/cpu-small: the evidence the lead runs; change both together
     s = STUDIES["cpu-small"]
     assert s["preset"] == "quick"
-    assert s["overrides"] == {"train_subset": 6000, "epochs": 2}
+    assert s["overrides"] == {"train_subset": 3000, "test_subset": 2000, "epochs": 2}
     assert s["axes"] == {"seed": [0, 1], "dataset": ["mnist", "fashion-mnist"], "algo": ALGOS}
     cells = expand(load_study("cpu-small"))
     assert len(cells) == 36 and cells[0].config["widths"] == [16, 32, 64, 64]
@@ -193,7 +193,7 @@ def test_plan_prints_every_cell_with_its_cost(capsys):
     assert "mnist/c-ep/seed0" in out and "EFLOP" in out and "wall-clock with 9 worker(s)" in out
     assert study_main(["plan", "cpu-small", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
-    assert len(plan["cells"]) == 36 and plan["cells"][0]["eval_examples"] == 10000
+    assert len(plan["cells"]) == 36 and plan["cells"][0]["eval_examples"] == 2000
     assert study_main(["plan", "table1", "--gflops", "0"]) == 2
     assert "--gflops must be > 0" in capsys.readouterr().err
 

@@ -7,8 +7,9 @@
   MNIST; no tuned MNIST preset is known to us, so it is not part of the study.)
 * ``cpu-small`` — the paper's comparison at CPU scale, for this repository's evidence
   (``results/cpu-small/``): all 9 algorithms on MNIST and Fashion-MNIST, 2 seeds, the quick
-  preset's small network on a subset of the training set, the full test sets; about 90 minutes
-  on a 2-core machine with ``--executor local --workers 2`` (README "Study").
+  preset's small network on the first 3,000 training images, 2 epochs, evaluated on the first
+  2,000 test images; sized to about an hour on a 2-core machine with ``--executor local
+  --workers 2`` (README "Studies", docs/STUDY.md).
 * ``smoke`` — every algorithm for one short epoch on the embedded Fashion-MNIST sample: checks
   the whole pipeline offline in a few minutes.
 
@@ -42,9 +43,9 @@ STUDIES = {
         "name": "cpu-small",
         "description": "Table 1's comparison at CPU scale: 9 algorithms x MNIST, Fashion-MNIST "
                        "x 2 seeds; quick preset (widths 16-32-64-64, 20/8 iterations), "
-                       "first 6,000 training images, full test sets, 2 epochs",
+                       "first 3,000 training images, first 2,000 test images, 2 epochs",
         "preset": "quick",
-        "overrides": {"train_subset": 6000, "epochs": 2},
+        "overrides": {"train_subset": 3000, "test_subset": 2000, "epochs": 2},
         "axes": {"seed": [0, 1], "dataset": ["mnist", "fashion-mnist"], "algo": ALGOS},
     },
     "smoke": {

@@ -155,8 +155,8 @@ def run_converge(args) -> dict:
                "async_vs_sync": gradcheck.compare(ga, gs)["rel_error"]["all"],
                "cosine": gradcheck.compare(ga, gs)["cosine"]["all"]}
         if name != "rbp":
-            row["async_vs_own_rbp"] = gradcheck.compare(ga, grads["async"]["rbp"])["rel_error"]["all"]
-            row["sync_vs_own_rbp"] = gradcheck.compare(gs, grads["sync"]["rbp"])["rel_error"]["all"]
+            for m, g in (("async", ga), ("sync", gs)):
+                row[f"{m}_vs_own_rbp"] = gradcheck.compare(g, grads[m]["rbp"])["rel_error"]["all"]
         gradients.append(row)
     schedules = {}
     for m, r in runs.items():

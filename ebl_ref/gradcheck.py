@@ -29,7 +29,7 @@ from .algorithms import ALGORITHMS
 from .backend import DEVICES, DTYPES, BackendError, get_backend, to_host
 from .backprop import rbp_gradient, rbp_subset_gradient, tbp_gradient
 from .data import DATASETS, DataError, load_dataset, load_sample, preprocess
-from .minimize import distance, free_phase, relax, take_examples
+from .minimize import distance, free_phase, relax
 from .network import (DCHN, HIDDEN, OUTPUT, PARAM_NAMES, all_drives, init_params, one_hot,
                       total_energy)
 from .flags import Parser
@@ -190,13 +190,14 @@ def detect_jumps(ph: Phases, betas, iterations: int = 200, tol: float = 1e-6,
     """Per β, family and sign: which examples' second phase left the free equilibrium's basin.
 
     Criterion. The second-phase state s_±β is relaxed up to ``iterations`` further iterations
-    (stopping once an iteration moves no unit by more than tol/100) by the family's β = 0 map (:func:`relax_at_zero`), and so is s* (the "anchor"). In the smooth
-    regime s_±β − s* = O(β) and the β = 0 relaxation brings s_±β back onto the anchor (to
-    round-off: the map is a contraction there). If it ends more than ``tol`` (per example,
-    max |Δs| over all layers, :func:`ebl_ref.minimize.distance`) from the anchor, s_±β lay in
-    the basin of **another** fixed point of the β = 0 map (F is non-convex through max-pooling):
-    the example *jumped*, and its contrast is O(1)/β instead of O(1) — it breaks the β → 0 orders
-    of Theorems 2–3, which assume one smooth branch s_β.
+    (stopping once an iteration moves no unit by more than tol/100) by the family's β = 0 map
+    (:func:`relax_at_zero`), and so is s* (the "anchor"). In the smooth regime s_±β − s* = O(β)
+    and the β = 0 relaxation brings s_±β back onto the anchor (to the relaxation's accuracy: the
+    map is a contraction there). If it ends more than ``tol`` (per example, max |Δs| over all
+    layers, :func:`ebl_ref.minimize.distance`) from the anchor, s_±β lay in the basin of
+    **another** fixed point of the β = 0 map (F is non-convex through max-pooling): the example
+    *jumped*: its second phase drifts toward that other point, and the contrast divides the
+    drift by β — it breaks the β → 0 orders of Theorems 2–3, which assume one smooth branch s_β.
 
     Returns ``{f"{beta:g}": {f"{family}{sign}": record}}`` with, per record (lists over the
     batch unless said): ``jumped`` (indices), ``distance`` (d(s_±β, s*)), ``returned``

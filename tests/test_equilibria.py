@@ -92,7 +92,7 @@ def test_a_small_negative_nudge_jumps_and_is_flagged(jump_report):
     others = np.delete(d, 4)
     assert d[4] > 10 * others.max()                    # O(1) against O(β)
     back = np.array(j["ep-"]["returned"])
-    assert back[4] > 1e-4 and np.delete(back, 4).max() < 1e-7
+    assert back[4] > 1e-2 and np.delete(back, 4).max() < 1e-6   # 1e-6: --jump-tol
     assert j["ep-"]["delta_F"][4] != pytest.approx(0, abs=1e-9)   # another fixed point
 
 

@@ -95,6 +95,27 @@ def tbp_gradient(params: dict, s0: list, y, iterations: int, mode: str = "async"
     return grads, lam0, s_T
 
 
+def rbp_subset_gradient(params: dict, s_star: list, lam_sum: list, examples,
+                        drives: list | None = None) -> dict:
+    """RBP's estimate restricted to the examples ``examples`` (indices into the batch), from
+    the whole batch's ``lam_sum`` (:func:`rbp_gradient`'s second result): the series is per
+    example, so zeroing ``lam_sum`` outside the subset and rescaling by B/|subset| gives, with
+    one parameter VJP, exactly the batch mean over the subset. Raises ValueError for an empty
+    subset."""
+    if len(examples) == 0:
+        raise ValueError("rbp_subset_gradient needs at least one example")
+    o = lam_sum[OUTPUT]
+    batch = o.shape[0]
+    w = o[:, 0] * 0
+    w[list(examples)] = batch / len(examples)
+    masked = [None if a is None else a * (w[:, None] if k == OUTPUT else w)
+              for k, a in enumerate(lam_sum)]
+    (rec,) = unroll(params, s_star, 1, "sync", drives)[1]
+    grads = zero_grads(params)
+    half_step_vjp(params, rec, masked, grads, states=False)
+    return grads
+
+
 def rbp_gradient(params: dict, s_star: list, y, iterations: int,
                  drives: list | None = None) -> tuple:
     """RBP: the ``iterations``-term Neumann series of the implicit gradient at ``s_star``.

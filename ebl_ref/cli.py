@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from . import bench, configcmd, evalcmd, gradcheck, plot, runner, tables, trace
+from . import bench, configcmd, converge, evalcmd, gradcheck, plot, runner, tables, trace
 from .backend import BackendError
 from .config import RESUMABLE, flag, resolve
 from .data import DataError
@@ -103,6 +103,8 @@ COMMANDS = {
     "table": Command("Table 1 layout of run folders: mean ± std over seeds", tables.main),
     "gradcheck": Command("each rule's gradient against RBP's, per tensor and β",
                          gradcheck.main),
+    "converge": Command("asynchronous vs synchronous relaxation: the equilibria reached",
+                        converge.main),
     "bench": Command("throughput of the free phase and of a C-EP step", bench.main),
     "trace": Command("write a golden reference trace for ports", trace.main),
     "study": Command("a comparative study: plan, run, status, table, plot", study_cli.main),

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .backend import array_module
+from .backend import array_module, to_host
 from .convolution import prepare
 from .network import HIDDEN, OUTPUT, DCHN, pooled_drive, preactivation
 
@@ -226,6 +226,32 @@ def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
             if tol is not None and residual <= tol:
                 break
     return Equilibrium(s=s, drives=drives, iterations=t, residual=residual)
+
+
+def take_examples(s: list, idx) -> list:
+    """The state ``[x, s1, …, o]`` restricted to the examples ``idx`` (an index array or
+    slice on the batch axis: last for x, s1..s4, first for o). Copies for an index array."""
+    return [a[..., idx] for a in s[:OUTPUT]] + [s[OUTPUT][idx]]
+
+
+def equilibrium_subset(eq: Equilibrium, idx) -> Equilibrium:
+    """``eq`` restricted to the examples ``idx``; the pooled drives are dropped (recomputed
+    lazily where needed), ``iterations`` and ``residual`` are kept (the whole batch's)."""
+    return Equilibrium(s=take_examples(eq.s, idx), drives=[None] * 5,
+                       iterations=eq.iterations, residual=eq.residual)
+
+
+def distance(s_a: list, s_b: list, layers=(1, 2, 3, 4, OUTPUT)):
+    """Per example, max over ``layers`` of max |s_a[k] − s_b[k]|: a host float64 array (B,).
+
+    The metric of the equilibria checks (:mod:`ebl_ref.gradcheck`, :mod:`ebl_ref.converge`):
+    the same unit scale as :attr:`Equilibrium.residual`, which is this distance between two
+    successive iterations, maximised over the batch.
+    """
+    xp = array_module(s_a[OUTPUT])
+    per = [abs(s_a[k] - s_b[k]).max(axis=1) if k == OUTPUT
+           else abs(s_a[k] - s_b[k]).max(axis=(0, 1, 2)) for k in layers]
+    return to_host(xp.stack(per).max(axis=0)).astype("float64")
 
 
 def free_phase(params: dict, net: DCHN, x, iterations: int = 60, mode: str = "async",

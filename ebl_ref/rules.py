@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .minimize import Equilibrium, relax
+from .minimize import Equilibrium, equilibrium_subset, relax
 from .network import OUTPUT, cost, param_grads, total_energy
 
 ZERO_TERMS = ("relaxed", "free")
@@ -81,6 +81,17 @@ class Phases:
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
+
+    def subset(self, idx) -> "Phases":
+        """The same phases restricted to the examples ``idx`` (index array on the batch): the
+        second phases already relaxed are sliced, not relaxed again, so a rule evaluated on the
+        subset is the batch mean over those examples of the same per-example contrasts (each
+        example relaxes independently). Used by :mod:`ebl_ref.gradcheck`'s breakdown."""
+        sub = Phases(self.params, self.y[idx], equilibrium_subset(self.free, idx),
+                     self.iterations, self.mode, self.tol, self.zero_term)
+        for key, eq in self._memo.items():
+            sub._memo[key] = equilibrium_subset(eq, idx)
+        return sub
 
     def nudged(self, beta: float) -> Equilibrium:
         """s_β^EP = argmin (F + βC), relaxed from s* (eq. 4); remembered per β."""

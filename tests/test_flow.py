@@ -250,7 +250,8 @@ def test_config_prints_a_run_folder_and_refuses_nonsense(done_run, tmp_path, cap
 
 
 def test_help_shows_plain_text_for_every_command(capsys):
-    for command in ("plot", "table", "eval", "config", "bench", "gradcheck", "trace", "study"):
+    for command in ("plot", "table", "eval", "config", "bench", "gradcheck", "converge", "trace",
+                    "study"):
         assert cli.main([command, "--help"]) == 0
         text = capsys.readouterr().out
         assert "``" not in text and ":mod:" not in text and ":func:" not in text, command

@@ -414,14 +414,12 @@ def dtype_hint(results: list, manifest: dict, mine: dict) -> str | None:
     failed = [r for r in results if not r["ok"]]
     if not failed:
         return None
-    kinds = {}
-    for r in results:
-        kinds.setdefault(np.asarray(mine[r["name"]]).dtype, []).append(r["name"])
+    f32 = [k for k, v in mine.items() if np.asarray(v).dtype == np.float32]
+    f64 = [k for k, v in mine.items() if np.asarray(v).dtype == np.float64]
     tol32 = manifest["arrays"][failed[0]["name"]].get("tolerance", {}).get("float32")
-    if np.dtype(np.float32) in kinds:
-        why = (f"{len(kinds[np.dtype(np.float32)])} of your arrays are float32 but "
-               f"{len(kinds.get(np.dtype(np.float64), []))} are float64 (e.g. "
-               f"{kinds.get(np.dtype(np.float64), ['?'])[0]})")
+    if f32 and f64:
+        why = (f"{len(f32)} of your arrays are float32 but {len(f64)} "
+               f"{'is' if len(f64) == 1 else 'are'} float64 (e.g. {f64[0]})")
     elif tol32 is not None and failed[0]["error"] <= tol32:
         why = (f"the first divergence ({failed[0]['error']:.2g}) is within its float32 "
                f"tolerance ({tol32:.2g})")

@@ -358,7 +358,8 @@ def tolerances(trace: dict, trace32: dict) -> dict:
     """name -> ``{"float64": t, "float32": t}``, the largest acceptable max |port − golden|
     of every float array: float32 10× the error of the same computation in float32, at least 4
     ulps of the array's largest value (of 1 for ``change``, a difference of states); float64
-    1e-6 of that, at least 1e-12 of the array's scale (or of 1) — rounded up to one digit."""
+    1e-6 of that, at least 1e-12·max(1, scale) (absolute 1e-12 for an array within ±1) —
+    rounded up to one digit."""
     eps32 = float(np.finfo(np.float32).eps)
     out = {}
     for k, ref in trace.items():

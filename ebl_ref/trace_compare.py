@@ -12,13 +12,14 @@ float32 near-tie from a bug.
 Tolerances are per array, in the manifest (``tolerance``: the largest acceptable
 ``max |mine − golden|`` for a float64 and for a float32 port), derived when the trace was made:
 the float32 one is 10× the error of the same computation run in float32 (at least 4 ulps of
-the array's largest value), the float64 one 1e-6 of that (at least 1e-12 of the array's
-scale). ``docs/PORTING.md`` §8 tabulates them and says where they come from (cancellation in the
-contrasts makes the bottom layer's gradients ~10⁴ times less accurate than the states).
+the array's largest value), the float64 one 1e-6 of that, at least 1e-12·max(1, max |golden|)
+(an absolute 1e-12 for arrays within ±1). ``docs/PORTING.md`` §8 tabulates them and says
+where they come from (cancellation in the contrasts makes the bottom layer's gradients ~10⁴
+times less accurate than the states).
 
 Converged states (``converged/<schedule>/<phase>/<layer>``): besides the tolerance check, the
 tool evaluates each of the port's converged states under the update map of ``docs/PORTING.md``
-§3 (its fixed-point residual) and, for the schedule name ``other`` (a relaxation that is
+§5 (its fixed-point residual) and, for the schedule name ``other`` (a relaxation that is
 neither A/B nor synchronous), matches each example against both recorded fixed points
 (§8, "Acceptance for a different relaxation").
 
@@ -378,6 +379,9 @@ def report(results: list, manifest: dict, n_golden: int, dtype: str, missing: li
            verbose: bool = False) -> list:
     """Lines of the human report."""
     failed = [r for r in results if not r["ok"]]
+    if not results:
+        return [f"no array of yours has a golden name ({n_golden} in the trace): only your "
+                "converged/other/ states are checked, as a different relaxation (below)"]
     lines = [f"compared {len(results)} of {n_golden} golden arrays with {dtype} tolerances"
              + (f" ({len(missing)} not in yours, e.g. {', '.join(missing[:3])})" if missing
                 else "")]
@@ -394,10 +398,35 @@ def report(results: list, manifest: dict, n_golden: int, dtype: str, missing: li
                      + ", ".join(r["name"].rsplit("/", 1)[1] for r in before))
     if verbose:
         lines += [f"  {r['name']}: {r['detail']}" for r in failed[1:]]
+    elif len(failed) == 1:
+        lines.append("1 array outside tolerance in all (this one)")
     else:
         lines.append(f"{len(failed)} arrays outside tolerance in all; the next: "
                      + ", ".join(r["name"] for r in failed[1:6]) + " (--all lists them)")
     return lines
+
+
+def dtype_hint(results: list, manifest: dict, mine: dict) -> str | None:
+    """A hint for a comparison with float64 tolerances that were not asked for (no
+    ``--dtype``): the file holds float32 arrays beside float64 ones (one stray float64 array
+    makes float64 the default), or the first divergence lies within its float32 tolerance (a
+    float32 computation saved as float64). None if neither."""
+    failed = [r for r in results if not r["ok"]]
+    if not failed:
+        return None
+    f32 = [k for k, v in mine.items() if np.asarray(v).dtype == np.float32]
+    f64 = [k for k, v in mine.items() if np.asarray(v).dtype == np.float64]
+    tol32 = manifest["arrays"][failed[0]["name"]].get("tolerance", {}).get("float32")
+    if f32 and f64:
+        why = (f"{len(f32)} of your arrays are float32 but {len(f64)} "
+               f"{'is' if len(f64) == 1 else 'are'} float64 (e.g. {f64[0]})")
+    elif tol32 is not None and failed[0]["error"] <= tol32:
+        why = (f"the first divergence ({failed[0]['error']:.2g}) is within its float32 "
+               f"tolerance ({tol32:.2g})")
+    else:
+        return None
+    return (f"hint: float64 tolerances were applied because your file holds float64 arrays; "
+            f"{why}: if your computation ran in float32, pass --dtype float32")
 
 
 def main(argv=None) -> int:
@@ -424,14 +453,25 @@ def main(argv=None) -> int:
                                                 for v in mine.values()) else "float32")
         results = compare_arrays(manifest, golden, mine, dtype)
         conv_lines, conv_ok = check_converged(manifest, golden, mine, dtype)
+        if not results and not conv_lines:
+            raise UsageError(f"{args.mine}: nothing to compare: its converged/other/ arrays "
+                             "hold no complete state (converged/other/free/s1, s2, s3, s4 "
+                             "and o, in the trace's layouts); see docs/PORTING.md §8")
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     missing = [k for k in manifest["arrays"] if k not in mine]
     print(f"golden: {folder}")
+    if not args.dtype:
+        print(f"tolerances: {dtype}, inferred from your file ("
+              + ("it holds a float64 array" if dtype == "float64"
+                 else "its float arrays are all float32") + "); --dtype float32|float64 chooses")
     for line in report(results, manifest, len(manifest["arrays"]), dtype, missing,
                        args.all) + conv_lines:
         print(line)
+    hint = None if args.dtype or dtype != "float64" else dtype_hint(results, manifest, mine)
+    if hint:
+        print(hint)
     unknown = sorted(set(mine) - set(manifest["arrays"]) - {
         k for k in mine if k.startswith("converged/other/")})
     if unknown:

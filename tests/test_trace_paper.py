@@ -259,6 +259,58 @@ def test_compare_accepts_a_third_fixed_point_on_its_residuals_and_own_gradient(t
     assert "gradient W2 DIFFERS" in capsys.readouterr().out
 
 
+def test_compare_of_converged_other_alone_says_what_it_checked(tmp_path, golden, capsys):
+    """A file holding only converged/other/ states is not reported as 'compared 0 … all
+    within tolerance'; one holding no complete state there is refused with one line."""
+    _, g = golden
+    mine = {f"converged/other/free/{layer}": g[f"converged/async/free/{layer}"]
+            for layer in LAYERS}
+    np.savez(tmp_path / "other.npz", **mine)
+    assert compare_main([str(tmp_path / "other.npz"), "--trace", "paper-geometry"]) == 0
+    out = capsys.readouterr().out
+    assert "compared 0" not in out and "all within tolerance" not in out
+    assert "only your converged/other/ states are checked" in out
+    assert "example 0: free state = the async fixed point" in out
+    del mine["converged/other/free/o"]
+    np.savez(tmp_path / "partial.npz", **mine)
+    assert compare_main([str(tmp_path / "partial.npz"), "--trace", "paper-geometry"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no complete state" in err and "Traceback" not in err
+
+
+def test_compare_of_a_lone_transposition_has_no_empty_next(tmp_path, golden, capsys):
+    _, g = golden
+    np.savez(tmp_path / "t.npz", **{"free/09/s1": g["free/09/s1"].transpose(1, 2, 3, 0)})
+    assert compare_main([str(tmp_path / "t.npz"), "--trace", "paper-geometry"]) == 1
+    out = capsys.readouterr().out
+    assert "a transposed layout?" in out
+    assert "the next:" not in out and "1 array outside tolerance in all" in out
+
+
+def test_compare_hints_at_float32_when_float64_tolerances_were_inferred(tmp_path, golden,
+                                                                       capsys):
+    """A float32 computation judged by float64 tolerances (one stray float64 array, or
+    float32 values saved as float64) is told to pass --dtype float32; with --dtype given,
+    no hint."""
+    _, g = golden
+    names = [k for k in g if k.startswith("free/0") and g[k].dtype == np.float64]
+    f32 = {k: g[k].astype(np.float32) for k in names}
+    np.savez(tmp_path / "pure32.npz", **f32)
+    assert compare_main([str(tmp_path / "pure32.npz"), "--trace", "paper-geometry"]) == 0
+    assert "tolerances: float32, inferred from your file" in capsys.readouterr().out
+    np.savez(tmp_path / "mixed.npz", **f32, **{"optim/01/lr": g["optim/01/lr"]})
+    assert compare_main([str(tmp_path / "mixed.npz"), "--trace", "paper-geometry"]) == 1
+    out = capsys.readouterr().out
+    assert "hint:" in out and "--dtype float32" in out and "optim/01/lr" in out
+    np.savez(tmp_path / "as64.npz", **{k: v.astype(np.float64) for k, v in f32.items()})
+    assert compare_main([str(tmp_path / "as64.npz"), "--trace", "paper-geometry"]) == 1
+    out = capsys.readouterr().out
+    assert "hint:" in out and "within its float32 tolerance" in out
+    assert compare_main([str(tmp_path / "as64.npz"), "--trace", "paper-geometry",
+                         "--dtype", "float64"]) == 1
+    assert "hint:" not in capsys.readouterr().out
+
+
 def test_compare_refuses_unusable_files(tmp_path, capsys):
     assert compare_main([str(tmp_path / "missing.npz")]) == 2
     (tmp_path / "junk.npz").write_text("not a zip")

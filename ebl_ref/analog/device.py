@@ -50,8 +50,9 @@ def weight_scales(net, gains, omega: float) -> dict:
     ``0.5/√fan_in`` for b_k, :func:`ebl_ref.network.init_params`) divided by ``omega``, so the
     initial weights fill [−omega, omega] of the normalised range (aihwkit's
     weight_scaling_omega)."""
-    return {name: (gains[int(name[1]) - 1] if name[0] == "W" else 0.5)
-            / np.sqrt(net.fan_in(int(name[1]))) / omega for name in net.param_shapes()}
+    return {name: float((gains[int(name[1]) - 1] if name[0] == "W" else 0.5)
+                        / np.sqrt(net.fan_in(int(name[1]))) / omega)
+            for name in net.param_shapes()}  # Python floats: the arrays keep their dtype
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,9 @@ class AnalogDevice:
             r = self.scales[k]
             up = c.dw_min * (1 + c.up_down) if self.step_up is None else self.step_up[k]
             down = c.dw_min * (1 - c.up_down) if self.step_down is None else self.step_down[k]
-            out[k] = r * models.pulsed_update(theta / r, (new[k] - theta) / r, self.rng, up,
-                                              down, c.dw_min, c.dw_min_std, c.w_min, c.w_max)
+            w = models.pulsed_update(theta / r, (new[k] - theta) / r, self.rng, up, down,
+                                     c.dw_min, c.dw_min_std, c.w_min, c.w_max)
+            out[k] = (r * w).astype(theta.dtype, copy=False)
         return out
 
     def initial(self, params: dict, seed: int) -> dict:

@@ -80,7 +80,7 @@ def read_weights(theta, rng, r, gain, w_noise: float):
     out = theta if gain is None else gain * theta
     if w_noise > 0:
         out = out + (r * w_noise) * gauss(rng, theta)
-    return out
+    return out.astype(theta.dtype, copy=False)
 
 
 def perturb(a, rng, sigma: float):

@@ -36,6 +36,7 @@ converged s* the two agree. Measured with the quick preset on 10,000 MNIST image
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .minimize import Equilibrium, relax
@@ -104,6 +105,14 @@ class Phases:
         o_star = self.free.s[OUTPUT]
         return self._remember(("cpl", beta),
                               lambda: self.clamped((1.0 - beta) * o_star + beta * self.y))
+
+    def read_through(self, analog) -> "Phases":
+        """These phases (the same relaxed states, shared) read out through ``analog``: what
+        read-out noise alone does to a rule, the relaxations held fixed (``run.py gradcheck
+        --read-noise``)."""
+        other = dataclasses.replace(self, analog=analog)
+        object.__setattr__(other, "_memo", self._memo)
+        return other
 
     def read(self, eq: Equilibrium) -> Equilibrium:
         """``eq`` as the learning rule sees it: itself on an ideal machine, else its states

@@ -40,7 +40,8 @@ def get_rule(name: str):
 
 def estimate_gradient(rule: str, params: dict, net, x, y, *, beta: float = 0.25,
                       free_iters: int = 60, train_iters: int = 15, mode: str = "async",
-                      free: Equilibrium | None = None, zero_term: str = "relaxed"):
+                      free: Equilibrium | None = None, zero_term: str = "relaxed",
+                      analog=None):
     """Relax freely, then apply ``rule`` by name.
 
     Parameters
@@ -54,6 +55,9 @@ def estimate_gradient(rule: str, params: dict, net, x, y, *, beta: float = 0.25,
     free : a free equilibrium to reuse instead of relaxing again
     zero_term : the β = 0 state, "relaxed" (as the authors' code) or "free" (s* itself); see
         :mod:`ebl_ref.rules`
+    analog : an :class:`~ebl_ref.analog.AnalogDevice` with its Generator, or None (ideal): every
+        phase relaxes on it and the seven rules contrast its read-out states; TBP and RBP get
+        its free phase (their backward pass is digital)
 
     Returns
     -------
@@ -67,5 +71,6 @@ def estimate_gradient(rule: str, params: dict, net, x, y, *, beta: float = 0.25,
         raise ValueError(f"beta must be > 0 (the rule picks the sign), got {beta}")
     params = prepare(params)  # fast path: kernels transformed once for all the phases
     if free is None:
-        free = free_phase(params, net, x, free_iters, mode)
-    return fn(Phases(params, y, free, train_iters, mode, zero_term=zero_term), beta), free
+        free = free_phase(params, net, x, free_iters, mode, analog=analog)
+    return fn(Phases(params, y, free, train_iters, mode, zero_term=zero_term, analog=analog),
+              beta), free

@@ -14,6 +14,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .algorithms import ALGORITHMS
+from .analog import FIELDS as ANALOG_FIELDS
+from .analog import PRESETS as ANALOG_PRESETS
+from .analog import from_config as analog_config
+from .analog import validate as validate_analog
 from .backend import DEVICES, DTYPES, MATMULS
 from .convolution import CONV_PATHS
 from .data import DATASETS
@@ -48,6 +52,13 @@ def knob(default, doc: str, *, choices=None, within: Range | None = None,
             "within": within, "length": length, "broadcast": broadcast,
             "resumable": resumable, "noun": noun}
     return field(default=default, metadata=meta)
+
+
+def analog_knob(name: str):
+    """The :func:`knob` of ``analog_<name>``: default (ideal), help and range from
+    :class:`ebl_ref.analog.AnalogConfig`'s field ``name``."""
+    f = ANALOG_FIELDS[name]
+    return knob(f.default, f"analog: {f.metadata['help']}", within=f.metadata["within"])
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,24 @@ class Config:
                        "the files every time, write nothing)", resumable=True)
     log_every: int = knob(20, "progress line every N batches", within=AT_LEAST_ONE,
                           resumable=True)
+    analog: str = knob("ideal", "analog machine the rules run on (docs/PORTING.md, 'Analog "
+                       "non-idealities'): ideal = none; a preset sets the --analog-* values it "
+                       "names unless given", choices=ANALOG_PRESETS, noun="analog preset")
+    analog_levels: int = analog_knob("levels")
+    analog_w_max: float = analog_knob("w_max")
+    analog_w_min: float = analog_knob("w_min")
+    analog_omega: float = analog_knob("omega")
+    analog_prog_noise: float = analog_knob("prog_noise")
+    analog_w_gain_dtod: float = analog_knob("w_gain_dtod")
+    analog_w_noise: float = analog_knob("w_noise")
+    analog_relax_noise: float = analog_knob("relax_noise")
+    analog_out_res: float = analog_knob("out_res")
+    analog_out_noise: float = analog_knob("out_noise")
+    analog_n_reads: int = analog_knob("n_reads")
+    analog_dw_min: float = analog_knob("dw_min")
+    analog_dw_min_dtod: float = analog_knob("dw_min_dtod")
+    analog_dw_min_std: float = analog_knob("dw_min_std")
+    analog_up_down: float = analog_knob("up_down")
     tensorboard: bool = knob(False, "also log the metrics as TensorBoard events in "
                              "RUN_DIR/tensorboard (needs the tensorboard extra, tensorboardX)",
                              resumable=True)
@@ -181,6 +210,9 @@ def resolve(preset: str = "comparative", /, **overrides) -> Config:
     CL clamps the output to the target, which is β = 1 in eq. (7): with ``algo="cl"`` the
     preset's β is replaced by 1 unless β is given explicitly.
 
+    A named ``analog`` preset (:data:`ebl_ref.analog.PRESETS`) sets each ``analog_*`` field it
+    names, unless that field is given explicitly.
+
     Raises :class:`ConfigError` for an unknown preset or key, a value of the wrong type or out
     of range (messages name the flag).
     """
@@ -193,6 +225,9 @@ def resolve(preset: str = "comparative", /, **overrides) -> Config:
     values.update(given)
     if values.get("algo") == "cl" and "beta" not in given:
         values["beta"] = 1.0
+    for name, value in ANALOG_PRESETS.get(values.get("analog"), {}).items():
+        if f"analog_{name}" not in given:
+            values[f"analog_{name}"] = value
     try:
         config = Config(**{k: coerce(k, v) for k, v in values.items()})
     except UsageError as exc:
@@ -227,3 +262,7 @@ def validate(c: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    try:
+        validate_analog(analog_config(c))
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None

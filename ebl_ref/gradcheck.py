@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from .algorithms import ALGORITHMS
+from .analog.tradeoff import tradeoff_rows, write_csv
 from .backend import DEVICES, DTYPES, BackendError, get_backend, to_host
 from .backprop import rbp_gradient, rbp_subset_gradient, tbp_gradient
 from .data import DATASETS, DataError, load_dataset, load_sample, preprocess
@@ -88,6 +89,13 @@ def add_arguments(p) -> None:
     a("--dtype", default="float64", type=choice_arg(DTYPES, "dtype"), metavar="NAME",
       help="float64 (default: the check measures the rules, not round-off), float32 or "
            "float16 (gpu only)")
+    a("--read-noise", type=list_arg(float, "read-noise", within=NON_NEGATIVE), default=None,
+      metavar="V,...", help="also measure the read-noise / beta trade-off: analog read-out "
+                            "noise std of the states each rule contrasts (ebl_ref.analog, "
+                            "out_noise), e.g. 0,0.001,0.01")
+    a("--draws", type=number_arg(int, "draws", AT_LEAST_ONE), default=20, metavar="N",
+      help="independent read-outs per (rule, beta, noise) with --read-noise (default 20)")
+    a("--csv", default=None, metavar="PATH", help="write the --read-noise rows as CSV")
     a("--json", default=None, metavar="PATH", help="also write the results as JSON")
     a("--plot", default=None, metavar="PATH",
       help=f"draw relative error vs beta, log-log (needs matplotlib: {PLOT_HINT})")
@@ -312,7 +320,12 @@ def run_check(args) -> dict:
         return {rule: fitted_slope(args.betas, [r["rel_error"]["all"] for r in table
                                                 if r["rule"] == rule])
                 for rule in BETA_RULES}
+    tradeoff = None
+    if args.read_noise:
+        tradeoff = tradeoff_rows(ph, ref, compare, host, net, args.read_noise, args.betas,
+                                 args.draws, args.seed)
     return {
+        "tradeoff": tradeoff,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
         "dataset": spec.name if args.dataset else "fashion-mnist (embedded sample)",
         "free_residual": free.residual,
@@ -430,7 +443,19 @@ def format_report(report: dict) -> str:
                             "smooth_rows"),
         format_breakdown(report),
         moved,
+        *([format_tradeoff(report["tradeoff"])] if report.get("tradeoff") else []),
         f"({report['seconds']:.1f} s)"])
+
+
+def format_tradeoff(rows: list) -> str:
+    """The --read-noise rows: cosine to RBP, mean ± std over the draws."""
+    lines = ["cosine to RBP with state read-out noise sigma (mean ± std over draws)",
+             f"{'rule':<7}{'beta':>7}{'sigma':>8}  cosine"]
+    for r in rows:
+        beta = "-" if r["beta"] is None else f"{r['beta']:g}"
+        lines.append(f"{r['rule']:<7}{beta:>7}{r['sigma']:>8g}  {r['cosine_mean']:.4f} ± "
+                     f"{r['cosine_std']:.4f}")
+    return "\n".join(lines)
 
 
 def _pyplot():
@@ -488,7 +513,10 @@ def main(argv=None) -> int:
         _pyplot()  # fail before the computation, not after
     report = run_check(args)
     print(format_report(report))
-    for path, write in ((args.json, write_json), (args.plot, lambda p, r: plot(r, p))):
+    outputs = [(args.json, write_json), (args.plot, lambda p, r: plot(r, p))]
+    if args.csv and report["tradeoff"]:
+        outputs.append((args.csv, lambda p, r: write_csv(p, r["tradeoff"])))
+    for path, write in outputs:
         if path:
             try:
                 write(path, report)

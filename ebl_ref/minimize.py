@@ -154,15 +154,19 @@ def drop_stale(drives: list, group) -> list:
 
 
 def half_step(params: dict, s: list, drives: list, group: tuple, beta: float = 0.0, y=None,
-              observe: Callable[[HalfStep], object] | None = None):
+              observe: Callable[[HalfStep], object] | None = None, analog=None):
     """Update every layer of ``group`` from the current state ``s`` (Jacobi within the group).
 
     Returns the new ``(s, drives)``; pooled drives are computed only where missing, and those
     whose pre layer changed are dropped. If ``observe`` is given it is called with the
-    :class:`HalfStep` record (the clamp masks are computed only then).
+    :class:`HalfStep` record (the clamp masks are computed only then). ``analog`` (an
+    :class:`~ebl_ref.analog.AnalogDevice`, or None) adds its relaxation noise to each
+    pre-activation, ``a_k + σ ξ``, before the layer update.
     """
     drives = drives_for(params, s, drives, group)
     a = {k: preactivation(params, s, drives, k) for k in group}
+    if analog is not None:
+        a = {k: analog.perturb(v) for k, v in a.items()}
     s_new = list(s)
     for k in group:
         s_new[k] = update_layer(k, a[k], beta, y)
@@ -184,7 +188,7 @@ def _change(s_new: list, s_old: list, layers) -> float:
 def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
           clamp_output: bool = False, mode: str = "async", tol: float | None = None,
           drives: list | None = None,
-          observe: Callable[[HalfStep], object] | None = None) -> Equilibrium:
+          observe: Callable[[HalfStep], object] | None = None, analog=None) -> Equilibrium:
     """Run the minimiser from state ``s``: the one relaxation loop of the package.
 
     Parameters
@@ -200,6 +204,10 @@ def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
     drives : pooled drives valid at ``s`` (e.g. from a previous :class:`Equilibrium`)
     observe : called after every half-step with its :class:`HalfStep` record (the tape of
         :func:`ebl_ref.backprop.unroll`, the records of :mod:`ebl_ref.trace`)
+    analog : an :class:`~ebl_ref.analog.AnalogDevice` or None (ideal). The phase computes with
+        the weights it reads once, at its start (device gains and read noise: one draw per
+        phase, so ``drives`` from another phase are dropped), and every layer update gets its
+        relaxation noise (:func:`half_step`)
 
     Raises
     ------
@@ -215,12 +223,14 @@ def relax(params: dict, s: list, iterations: int, *, beta: float = 0.0, y=None,
             raise ValueError(f"beta must be > -1 (F + βC is unbounded below in o), got {beta}")
     schedule = groups(mode, clamp_output)
     layers = sorted({k for g in schedule for k in g})
+    if analog is not None and analog.cfg.reads_weights:
+        params, drives = analog.read(params), None  # this phase's weights, read once
     params = prepare(params)  # fast path: kernels transformed once, buffers kept (θ is fixed)
     drives = [None] * 5 if drives is None else drives  # filled lazily by half_step
     for t in range(1, iterations + 1):
         previous = s
         for group in schedule:
-            s, drives = half_step(params, s, drives, group, beta, y, observe)
+            s, drives = half_step(params, s, drives, group, beta, y, observe, analog)
         if tol is not None or t == iterations:
             residual = _change(s, previous, layers)
             if tol is not None and residual <= tol:
@@ -255,11 +265,11 @@ def distance(s_a: list, s_b: list, layers=(1, 2, 3, 4, OUTPUT)):
 
 
 def free_phase(params: dict, net: DCHN, x, iterations: int = 60, mode: str = "async",
-               tol: float | None = None) -> Equilibrium:
+               tol: float | None = None, analog=None) -> Equilibrium:
     """s* = argmin_s F(θ, x, s) (eq. 1), relaxed from :func:`zero_state`.
 
     ``x`` is the input in the state layout (C0, S, S, B); the default of 60 iterations is the
     free phase of the paper's Table 1 runs (docs/DEVIATIONS.md §2). The prediction is
-    ``free_phase(...).s[OUTPUT]``, o* of shape (B, M).
+    ``free_phase(...).s[OUTPUT]``, o* of shape (B, M). ``analog``: see :func:`relax`.
     """
-    return relax(params, zero_state(net, x), iterations, mode=mode, tol=tol)
+    return relax(params, zero_state(net, x), iterations, mode=mode, tol=tol, analog=analog)

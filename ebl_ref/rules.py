@@ -36,6 +36,7 @@ converged s* the two agree. Measured with the quick preset on 10,000 MNIST image
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .minimize import Equilibrium, equilibrium_subset, relax
@@ -61,6 +62,8 @@ class Phases:
     tol : optional early stop of each second phase (see :func:`ebl_ref.minimize.relax`)
     zero_term : "relaxed" or "free", the β = 0 state (see the module docstring); any other
         value raises ValueError
+    analog : an :class:`~ebl_ref.analog.AnalogDevice`, or None (ideal): every phase relaxes on
+        it, and the rules contrast the states as it reads them out (:meth:`read`)
     """
 
     params: dict
@@ -70,6 +73,7 @@ class Phases:
     mode: str = "async"
     tol: float | None = None
     zero_term: str = "relaxed"
+    analog: object = None
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -97,7 +101,7 @@ class Phases:
         """s_β^EP = argmin (F + βC), relaxed from s* (eq. 4); remembered per β."""
         return self._remember(("ep", beta), lambda: relax(
             self.params, self.free.s, self.iterations, beta=beta, y=self.y, mode=self.mode,
-            tol=self.tol, drives=self.free.drives))
+            tol=self.tol, drives=self.free.drives, analog=self.analog))
 
     def clamped(self, o) -> Equilibrium:
         """h = argmin_h F(θ, x, h, o) with the output clamped to ``o`` (B, M), relaxed from h*
@@ -105,13 +109,30 @@ class Phases:
         s = list(self.free.s)
         s[OUTPUT] = o
         return relax(self.params, s, self.iterations, clamp_output=True, mode=self.mode,
-                     tol=self.tol, drives=self.free.drives)
+                     tol=self.tol, drives=self.free.drives, analog=self.analog)
 
     def coupled(self, beta: float) -> Equilibrium:
         """s_β^CpL: output clamped to o_β = (1 − β) o* + β y (eq. 7); remembered per β."""
         o_star = self.free.s[OUTPUT]
         return self._remember(("cpl", beta),
                               lambda: self.clamped((1.0 - beta) * o_star + beta * self.y))
+
+    def read_through(self, analog) -> "Phases":
+        """These phases (the same relaxed states, shared) read out through ``analog``: what
+        read-out noise alone does to a rule, the relaxations held fixed (``run.py gradcheck
+        --read-noise``)."""
+        other = dataclasses.replace(self, analog=analog)
+        object.__setattr__(other, "_memo", self._memo)
+        return other
+
+    def read(self, eq: Equilibrium) -> Equilibrium:
+        """``eq`` as the learning rule sees it: itself on an ideal machine, else its states
+        through the analog read-out (ADC, read noise, repeated reads; fresh noise at every
+        call) with the arg-maxes of the relaxed state (the pooling the machine settled in)."""
+        if self.analog is None or not self.analog.cfg.reads_states:
+            return eq
+        return Equilibrium(s=self.analog.read_state(eq.s), drives=eq.drives,
+                           iterations=eq.iterations, residual=eq.residual)
 
     def nudged_zero(self) -> Equilibrium:
         """The β = 0 state of the EP rules: s*, or s* relaxed further at β = 0."""
@@ -137,37 +158,37 @@ def contrast(params: dict, eq_a: Equilibrium, beta_a: float, eq_b: Equilibrium,
 
 def cl(ph: Phases, beta: float = 1.0) -> dict:
     """CL, eq. (3): Δθ = η (∂E/∂θ(h*, o*) − ∂E/∂θ(h_cl, y)). ``beta`` is ignored."""
-    return contrast(ph.params, ph.coupled_zero(), 0.0, ph.clamped(ph.y), 1.0)
+    return contrast(ph.params, ph.read(ph.coupled_zero()), 0.0, ph.read(ph.clamped(ph.y)), 1.0)
 
 
 def p_ep(ph: Phases, beta: float) -> dict:
     """P-EP, eq. (5) with β > 0: Δθ = η/β (∂E/∂θ(s*) − ∂E/∂θ(s_β))."""
-    return contrast(ph.params, ph.nudged_zero(), 0.0, ph.nudged(beta), beta)
+    return contrast(ph.params, ph.read(ph.nudged_zero()), 0.0, ph.read(ph.nudged(beta)), beta)
 
 
 def n_ep(ph: Phases, beta: float) -> dict:
     """N-EP, eq. (5) with −β < 0: Δθ = η/β (∂E/∂θ(s_−β) − ∂E/∂θ(s*))."""
-    return contrast(ph.params, ph.nudged(-beta), -beta, ph.nudged_zero(), 0.0)
+    return contrast(ph.params, ph.read(ph.nudged(-beta)), -beta, ph.read(ph.nudged_zero()), 0.0)
 
 
 def c_ep(ph: Phases, beta: float) -> dict:
     """C-EP, eq. (6): Δθ = η/(2β) (∂E/∂θ(s_−β) − ∂E/∂θ(s_β))."""
-    return contrast(ph.params, ph.nudged(-beta), -beta, ph.nudged(beta), beta)
+    return contrast(ph.params, ph.read(ph.nudged(-beta)), -beta, ph.read(ph.nudged(beta)), beta)
 
 
 def p_cpl(ph: Phases, beta: float) -> dict:
     """P-CpL, eq. (8) with β > 0: Δθ = η/β (∂E/∂θ(s*) − ∂E/∂θ(h_β, o_β))."""
-    return contrast(ph.params, ph.coupled_zero(), 0.0, ph.coupled(beta), beta)
+    return contrast(ph.params, ph.read(ph.coupled_zero()), 0.0, ph.read(ph.coupled(beta)), beta)
 
 
 def n_cpl(ph: Phases, beta: float) -> dict:
     """N-CpL, eq. (8) with −β < 0: Δθ = η/β (∂E/∂θ(h_−β, o_−β) − ∂E/∂θ(s*))."""
-    return contrast(ph.params, ph.coupled(-beta), -beta, ph.coupled_zero(), 0.0)
+    return contrast(ph.params, ph.read(ph.coupled(-beta)), -beta, ph.read(ph.coupled_zero()), 0.0)
 
 
 def c_cpl(ph: Phases, beta: float) -> dict:
     """C-CpL, eq. (9): Δθ = η/(2β) (∂E/∂θ(h_−β, o_−β) − ∂E/∂θ(h_β, o_β))."""
-    return contrast(ph.params, ph.coupled(-beta), -beta, ph.coupled(beta), beta)
+    return contrast(ph.params, ph.read(ph.coupled(-beta)), -beta, ph.read(ph.coupled(beta)), beta)
 
 
 RULES = {

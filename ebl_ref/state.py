@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
+from .analog import device_for
 from .backend import Backend, to_host
 from .checkpoint import CheckpointError
 from .config import RESUMABLE, Config
@@ -67,6 +68,9 @@ def seeded_state(config: Config, net: DCHN, backend: Backend, train) -> tuple:
     """
     rng = np.random.default_rng(config.seed)
     params = init_params(net, rng, config.gains, backend)
+    device = device_for(config, net, params)
+    if device is not None:  # a pulsed device holds the weights: write them once (own stream)
+        params = device.initial(params, config.seed)
     val = None
     if config.val_size:
         train, val = split_validation(train, config.val_size, rng)

@@ -20,6 +20,8 @@ from contextlib import nullcontext
 import numpy as np
 
 from .algorithms import estimate_gradient
+from .analog import device_for
+from .analog.device import EVALUATION, child_rng
 from .backend import Backend, to_host
 from .data import preprocess
 from .minimize import free_phase
@@ -74,12 +76,17 @@ def evaluate(config, net, backend, params, split, spec, progress=None) -> dict:
 def _evaluate(config, net, backend, params, split, spec, progress) -> dict:
     n_err = n_top5 = 0
     total_cost = 0.0
+    device = device_for(config, net, params)  # None: the ideal machine
+    params = backend.compute(params)
+    if device is not None:  # written once, read per batch; noise of its own (analog.device)
+        device = device.with_rng(child_rng(config.seed, EVALUATION))
+        params = device.stored(params)
     for start in range(0, len(split), config.eval_batch_size):
         xb = split.x[start:start + config.eval_batch_size]
         labels = split.y[start:start + config.eval_batch_size]
         x = _inputs(spec, backend, xb, None, train=False)
-        o = free_phase(backend.compute(params), net, x, config.free_iters,
-                       config.mode).s[OUTPUT]
+        o = free_phase(params, net, x, config.free_iters, config.mode,
+                       analog=device).s[OUTPUT]
         if not _all_finite(backend.xp, [o]):
             raise _diverged("output", f"evaluation, examples {start}..")
         e1, e5 = top_errors(o, labels)
@@ -108,10 +115,14 @@ def _train_batch(config, net, backend, state, splits, idx, lrs, where):
     x = _inputs(splits.spec, backend, splits.train.x[idx], state.rng, train=True)
     y = one_hot(xp.asarray(labels), net.n_classes, x)
     params = backend.compute(state.params)  # float16 copies of float32 masters under fp16
+    device = device_for(config, net, state.params)  # None: the ideal machine
+    if device is not None:  # the analog machine, its noise from the run's Generator
+        device = device.with_rng(state.rng)
+        params = device.stored(params)
     grads, free = estimate_gradient(config.algo, params, net, x, y, beta=config.beta,
                                     free_iters=config.free_iters,
                                     train_iters=config.train_iters, mode=config.mode,
-                                    zero_term=config.zero_term)
+                                    zero_term=config.zero_term, analog=device)
     if not _all_finite(xp, free.s[1:]):
         raise _diverged("free state", where)
     batch = {"cost": float(cost(free.s[OUTPUT], y).sum()),
@@ -125,6 +136,8 @@ def _train_batch(config, net, backend, state, splits, idx, lrs, where):
         raise _diverged("gradient estimate", where)
     params, velocity = sgd_step(state.params, backend.master(grads), state.velocity, lrs,
                                 config.momentum, config.weight_decay)  # in param_dtype
+    if device is not None:
+        params = device.update(state.params, params)  # pulse trains on a pulsed device
     if not _all_finite(xp, params.values()):
         raise _diverged("parameters", where)
     return params, velocity, batch

@@ -11,6 +11,7 @@ from run_helpers import tiny_args, write_blob_dataset
 
 from ebl_ref.convolution import CONV_PATHS
 from ebl_ref import cli, splits
+from ebl_ref.analog import PRESETS as ANALOG_PRESETS
 from ebl_ref.backend import DEVICES, DTYPES, MATMULS
 from ebl_ref.config import FIELDS, RESUMABLE, Config, flag
 from ebl_ref.data import DATASETS
@@ -77,7 +78,7 @@ def test_every_config_field_is_a_flag_with_its_default_in_the_help(capsys):
 def test_choices_come_from_the_owning_tables():
     owners = {"algo": ALGORITHMS, "dataset": DATASETS, "preset": PRESETS, "device": DEVICES,
               "dtype": DTYPES, "mode": SCHEDULES, "zero_term": ZERO_TERMS, "conv": CONV_PATHS,
-              "matmul": MATMULS}
+              "matmul": MATMULS, "analog": ANALOG_PRESETS}
     for name, f in FIELDS.items():
         assert f.metadata["choices"] == (tuple(owners[name]) if name in owners else None), name
     assert set(RESUMABLE) == {"epochs", "device", "data_dir", "log_every", "eval_batch_size",

@@ -6,6 +6,9 @@ they show the mechanism, and the assertions check the mechanism, not just the nu
 """
 import csv
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +163,25 @@ def test_distance_is_per_example_max_abs():
     d = distance(a.s, b.s)
     assert d.shape == (3,) and d.max() == pytest.approx(b.residual)
     assert (distance(a.s, a.s) == 0).all()
+
+
+# --------------------------------------------------------------------------- committed summary
+
+SUMMARY = Path(__file__).resolve().parent.parent / "scripts" / "equilibria_summary.py"
+
+
+def test_committed_summary_is_the_scripts_output_on_the_committed_reports():
+    """results/equilibria/summary.md cannot drift from the JSONs it summarises."""
+    proc = subprocess.run([sys.executable, str(SUMMARY)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    committed = SUMMARY.parent.parent / "results" / "equilibria" / "summary.md"
+    assert proc.stdout == committed.read_text()
+
+
+def test_summary_bad_file_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text("{}")
+    proc = subprocess.run([sys.executable, str(SUMMARY), str(bad)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and "x.json" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

@@ -10,6 +10,8 @@ user writes, not private as ``tempfile.mkstemp``'s 0600 would leave them.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import secrets
 from pathlib import Path
@@ -60,6 +62,28 @@ def atomic_write_bytes(path: os.PathLike, write: Callable[[BinaryIO], object],
 def atomic_write_text(path: os.PathLike, text: str, mode: int = 0o644) -> None:
     """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
     atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")), mode)
+
+
+def atomic_write_csv(path: os.PathLike, header: list, rows, lineterminator: str = "\r\n") -> None:
+    """:func:`atomic_write_text` of ``header`` and ``rows`` (iterables of values) as CSV
+    (:mod:`csv`'s default dialect; ``lineterminator`` its default ``"\r\n"`` unless given)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator=lineterminator)
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_outputs(command: str, outputs, obj) -> None:
+    """For each ``(path, write)`` of ``outputs`` whose path is set, ``write(path, obj)``: the
+    result files of a report command (``gradcheck``, ``converge``). Raises
+    ``SystemExit("<command>: cannot write <path>: <error>")`` on an OSError."""
+    for path, write in outputs:
+        if path:
+            try:
+                write(path, obj)
+            except OSError as exc:
+                raise SystemExit(f"{command}: cannot write {path}: {exc}") from None
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -27,7 +27,6 @@ Example::
 """
 from __future__ import annotations
 
-import csv
 import sys
 import time
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from . import gradcheck
 from .algorithms import ALGORITHMS
+from .atomic import atomic_write_csv, write_outputs
 from .backend import DEVICES, DTYPES, BackendError, get_backend, to_host
 from .backprop import rbp_gradient
 from .data import DATASETS
@@ -233,15 +233,15 @@ def format_report(report: dict) -> str:
 
 def write_csv(path: str, report: dict) -> None:
     """One row per schedule, iteration and example: residual, and the distance to the final
-    state where the grid measured it (empty elsewhere)."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["schedule", "iteration", "example", "residual", "distance_to_final"])
-        for m, s in report["schedules"].items():
-            dist = dict(zip(s["grid"], s["distance_to_final"]))
-            for t, row in enumerate(s["residual"], start=1):
-                for i, r in enumerate(row):
-                    w.writerow([m, t, i, f"{r:.6e}", f"{dist[t][i]:.6e}" if t in dist else ""])
+    state where the grid measured it (empty elsewhere); written atomically."""
+    rows = []
+    for m, s in report["schedules"].items():
+        dist = dict(zip(s["grid"], s["distance_to_final"]))
+        for t, row in enumerate(s["residual"], start=1):
+            rows += [[m, t, i, f"{r:.6e}", f"{dist[t][i]:.6e}" if t in dist else ""]
+                     for i, r in enumerate(row)]
+    atomic_write_csv(path, ["schedule", "iteration", "example", "residual",
+                            "distance_to_final"], rows)
 
 
 # --------------------------------------------------------------------------- command line
@@ -308,12 +308,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     report = run_converge(args)
     print(format_report(report))
-    for path, write in ((args.json, write_json), (args.csv, write_csv)):
-        if path:
-            try:
-                write(path, report)
-            except OSError as exc:
-                raise SystemExit(f"converge: cannot write {path}: {exc}") from None
+    write_outputs("converge", ((args.json, write_json), (args.csv, write_csv)), report)
     return 0
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from .algorithms import ALGORITHMS
 from .analog.tradeoff import tradeoff_rows, write_csv
+from .atomic import write_outputs
 from .backend import DEVICES, DTYPES, BackendError, get_backend, to_host
 from .backprop import rbp_gradient, rbp_subset_gradient, tbp_gradient
 from .data import DATASETS, DataError, load_dataset, load_sample, preprocess
@@ -516,12 +517,7 @@ def main(argv=None) -> int:
     outputs = [(args.json, write_json), (args.plot, lambda p, r: plot(r, p))]
     if args.csv and report["tradeoff"]:
         outputs.append((args.csv, lambda p, r: write_csv(p, r["tradeoff"])))
-    for path, write in outputs:
-        if path:
-            try:
-                write(path, report)
-            except OSError as exc:
-                raise SystemExit(f"gradcheck: cannot write {path}: {exc}") from None
+    write_outputs("gradcheck", outputs, report)
     return 0
 
 

@@ -21,7 +21,7 @@ hook                   called from                                 model
 :meth:`stored`         :func:`ebl_ref.train.train_batch`, evaluate (a) write the digital copy
 :meth:`read`           :func:`ebl_ref.minimize.relax` (per phase)  (a) gains, (b) read noise
 :meth:`perturb`        :func:`ebl_ref.minimize.half_step`          (c) relaxation noise
-:meth:`read_state`     :func:`ebl_ref.rules.contrast` via Phases   (d) ADC + read noise
+:meth:`read_state`     :meth:`ebl_ref.rules.Phases.read`         (d) ADC + read noise
 :meth:`update`         :func:`ebl_ref.train.train_batch`           (e) pulsed update
 =====================  ==========================================  ==============================
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..atomic import atomic_write_csv
 from .config import AnalogConfig
 from .device import build
 
@@ -48,10 +49,9 @@ def tradeoff_rows(ph, ref: dict, compare, host, net, sigmas, betas, draws: int,
 
 
 def write_csv(path, rows: list) -> None:
-    """The rows as CSV (header: the row keys)."""
+    """The rows as CSV (header: the row keys; floats to 6 significant digits), written
+    atomically."""
     keys = list(rows[0])
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(",".join(keys) + "\n")
-        for r in rows:
-            f.write(",".join("" if r[k] is None else f"{r[k]:.6g}" if isinstance(r[k], float)
-                             else str(r[k]) for k in keys) + "\n")
+    atomic_write_csv(path, keys, ([("" if r[k] is None else f"{r[k]:.6g}"
+                                    if isinstance(r[k], float) else r[k]) for k in keys]
+                                  for r in rows), lineterminator="\n")

@@ -192,20 +192,24 @@ def maxpool2x2(z):
                        zw[:, :, 1, :, 0], zw[:, :, 1, :, 1])   # bottom row
 
 
-def pool_window(a, b, c, d):
+def pool_window(a, b, c, d, out=None):
     """Maximum and arg-max of the four entries of every window, given as four arrays in
     :data:`WINDOW` order (the core of :func:`maxpool2x2`, shared with the fused Winograd path).
 
-    Returns ``(p, idx)`` as :func:`maxpool2x2`; on ties the first position wins.
+    Returns ``(p, idx)`` as :func:`maxpool2x2`; on ties the first position wins. With
+    ``out = (p, idx)`` (arrays of the windows' shape, idx int8) the results are written there.
     """
     xp = array_module(a)
     top, bottom = xp.maximum(a, b), xp.maximum(c, d)
-    p = xp.maximum(top, bottom)
+    p = xp.maximum(top, bottom, out=None if out is None else out[0])
     # Strict ">" keeps the first maximum: b beats a, bottom beats top, only if strictly larger.
     top_idx = (b > a).astype(xp.int8)                    # 0 or 1
     bottom_idx = (d > c).astype(xp.int8) + xp.int8(2)    # 2 or 3
     idx = xp.where(bottom > top, bottom_idx, top_idx)
-    return p, idx
+    if out is None:
+        return p, idx
+    out[1][...] = idx
+    return out
 
 
 def unpool2x2(s, idx):

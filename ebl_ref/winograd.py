@@ -40,6 +40,9 @@ an exact tie of any other origin may be broken by rounding, differently from the
 """
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numpy as np
 
 from .backend import array_module
@@ -69,7 +72,7 @@ class Workspace:
 
     def empty(self, xp, name: str, shape: tuple, dtype):
         """An uninitialised array of ``shape`` and ``dtype``, reused between calls by name."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         key = (name, np.dtype(dtype).str, xp.__name__)
         buf = self._arrays.get(key)
         if buf is None or buf.size < size:
@@ -180,59 +183,109 @@ def interleave(q, out=None):
     return out
 
 
-def _rows(even, odd, out):
-    """Bᵀ applied along tile rows whose 4 input rows are ``odd[t−1], even[t], odd[t],
-    even[t+1]`` (zero beyond the edges: the padding); writes the 4 results into ``out``."""
+def _taps(even, odd, out, xp):
+    """Bᵀ of F(2, 3) along the middle axis of ``(outer, T, inner)`` arrays whose tile t reads
+    the rows ``odd[t−1], even[t], odd[t], even[t+1]`` (zero beyond the edges: the padding);
+    writes the 4 results into ``out``.
+
+    All operands are C-contiguous, so a shift by one along T is a shift by ``inner`` elements
+    of the flat arrays: each output is one ufunc over the whole flat range (a long inner loop,
+    whatever the shape), then its edge entries (t = 0 for ``d0``, t = T−1 for ``d3``, where
+    the flat shift read across an ``outer`` boundary) are overwritten with the padded value.
+    """
     d0, d1, d2, d3 = out
-    ax = even.ndim - 3  # the tile-row axis of (…, C, Ty, Tx, B)
-    first, rest, head, tail = ([slice(None)] * even.ndim for _ in range(4))
-    first[ax], rest[ax], head[ax], tail[ax] = slice(0, 1), slice(1, None), slice(0, -1), \
-        slice(-1, None)
-    first, rest, head, tail = tuple(first), tuple(rest), tuple(head), tuple(tail)
-    xp = array_module(even)
-    # d0 = odd[t−1] − odd[t]. Not xp.negative(..., out=): NumPy 2.4.6 reads the wrong elements
-    # for some strides (np.negative(np.arange(16.)[::8], out=np.empty(4)[::2]) -> [-0, -1]).
-    d0[first] = -odd[first]
-    xp.subtract(odd[head], odd[rest], out=d0[rest])
-    xp.add(even, odd, out=d1)                             # d1 = even[t] + odd[t]
-    xp.subtract(odd, even, out=d2)                        # d2 = odd[t] − even[t]
-    xp.subtract(even[head], even[rest], out=d3[head])     # d3 = even[t] − even[t+1]
-    d3[tail] = even[tail]
+    s = even.shape[2]
+    e, o = even.reshape(-1), odd.reshape(-1)
+    xp.subtract(o[:-s], o[s:], out=d0.reshape(-1)[s:])   # d0 = odd[t−1] − odd[t]
+    # Not xp.negative(..., out=): NumPy 2.4.6 reads the wrong elements for some strides
+    # (np.negative(np.arange(16.)[::8], out=np.empty(4)[::2]) -> [-0, -1]).
+    d0[:, 0] = -odd[:, 0]                                  # t = 0: odd[−1] is padding
+    xp.add(e, o, out=d1.reshape(-1))                       # d1 = even[t] + odd[t]
+    xp.subtract(o, e, out=d2.reshape(-1))                  # d2 = odd[t] − even[t]
+    xp.subtract(e[:-s], e[s:], out=d3.reshape(-1)[:-s])   # d3 = even[t] − even[t+1]
+    d3[:, -1] = even[:, -1]                                # t = T−1: even[T] is padding
+
+
+class Unpooled(NamedTuple):
+    """The phases of ``ops.unpool2x2(s, idx)``, ``s · [idx = k]`` for k = 0..3, not yet
+    computed: :func:`input_transform` computes them channel block by channel block, where
+    they are used (the unpooled map is never built).
+
+    Attributes
+    ----------
+    s : array (C, Ty, Tx, B); idx : int8 array (C, Ty, Tx, B), positions in
+        :data:`ebl_ref.ops.WINDOW` order
+    """
+
+    s: object
+    idx: object
+
+    @property
+    def shape(self) -> tuple:
+        """The shape of each phase, (C, Ty, Tx, B)."""
+        return self.s.shape
+
+
+def _phase_source(q, ws, xp):
+    """A function ``c -> 4 C-contiguous arrays``: channels ``c`` of the phases ``q`` (4 arrays
+    or :class:`Unpooled`), copied (views) or computed (:class:`Unpooled`) into a workspace
+    buffer where needed, fresh contiguous phases used as they are."""
+    if not isinstance(q, Unpooled) and all(p.flags.c_contiguous for p in q):
+        return lambda c: [p[c] for p in q]
+    ref = q.s if isinstance(q, Unpooled) else q[0]
+    buf = _empty(ws, xp, "phases", (4,) + ref.shape, ref.dtype)
+
+    def source(c):
+        for k in range(4):
+            if isinstance(q, Unpooled):
+                xp.multiply(q.s[c], q.idx[c] == k, out=buf[k, c])  # s where the max was
+            else:
+                buf[k, c] = q[k][c]
+        return [buf[k, c] for k in range(4)]
+    return source
 
 
 def input_transform(q, out=None, ws=None):
     """``V = Bᵀ d B`` for every 4×4 tile (stride 2, zero padding 1) of an image given as phases.
 
-    Tile ``(t, u)`` covers input rows ``2t−1 … 2t+2`` and columns ``2u−1 … 2u+2``.
+    Tile ``(t, u)`` covers input rows ``2t−1 … 2t+2`` and columns ``2u−1 … 2u+2``. Phases
+    that are views (:func:`phases` of an image) are first copied, block by block, into one
+    contiguous buffer, so that every pass below runs over contiguous memory (:func:`_taps`).
 
     Parameters
     ----------
-    q : 4 arrays (C, Ty, Tx, B), the image's phases (:func:`phases`)
+    q : 4 arrays (C, Ty, Tx, B), the image's phases (:func:`phases`), or :class:`Unpooled`
     out : optional array (16, C, Ty, Tx, B) to write into
-    ws : optional :class:`Workspace` for the intermediate (and ``out`` if not given)
+    ws : optional :class:`Workspace` for the intermediates (and ``out`` if not given)
 
     Returns
     -------
     V : array (16, C, Ty, Tx, B), ``V[4a+b]`` the transform's entry (a, b) of every tile
     """
-    xp = array_module(q[0])
-    C, Ty, Tx, B = q[0].shape
+    ref = q.s if isinstance(q, Unpooled) else q[0]
+    xp = array_module(ref)
+    C, Ty, Tx, B = ref.shape
     if out is None:
-        out = _empty(ws, xp, "V", (16, C, Ty, Tx, B), q[0].dtype)
-    r = _empty(ws, xp, "rows", (4, 2, C, Ty, Tx, B), q[0].dtype)  # rows done, per column phase
+        out = _empty(ws, xp, "V", (16, C, Ty, Tx, B), ref.dtype)
+    r = _empty(ws, xp, "rows", (4, 2, C, Ty, Tx, B), ref.dtype)  # rows done, per column phase
+    source = _phase_source(q, ws, xp)
 
     def channels(c):
-        for j in (0, 1):  # rows: even q[j], odd q[2+j]
-            _rows(q[j][c], q[2 + j][c], [r[a, j, c] for a in range(4)])
-        for a in range(4):  # the same along columns: Tx is the tile-row axis of the transpose
-            e, o = r[a, 0, c].transpose(0, 2, 1, 3), r[a, 1, c].transpose(0, 2, 1, 3)
-            _rows(e, o, [out[4 * a + b, c].transpose(0, 2, 1, 3) for b in range(4)])
+        p, n = source(c), c.stop - c.start
+        rows = (n, Ty, Tx * B)  # along tile rows: a shift by one is Tx·B elements
+        for j in (0, 1):  # even rows p[j], odd rows p[2+j], for column phase j
+            _taps(p[j].reshape(rows), p[2 + j].reshape(rows),
+                  [r[a, j, c].reshape(rows) for a in range(4)], xp)
+        cols = (n * Ty, Tx, B)  # along tile columns: a shift by one is B elements
+        for a in range(4):
+            _taps(r[a, 0, c].reshape(cols), r[a, 1, c].reshape(cols),
+                  [out[4 * a + b, c].reshape(cols) for b in range(4)], xp)
 
     map_slices(channels, C, xp, out.size)  # channels are independent: over the CPU threads
     return out
 
 
-def output_transform(M, out=None, ws=None):
+def output_transform(M, out=None, ws=None, finish=None):
     """``Y = Aᵀ m A`` for every tile: the four output phases.
 
     Parameters
@@ -240,6 +293,9 @@ def output_transform(M, out=None, ws=None):
     M : array (16, C, …), ``M[4a+b]`` entry (a, b) of every tile's product
     out : optional array (4, C, …)
     ws : optional :class:`Workspace` for the intermediates (and ``out`` if not given)
+    finish : optional ``finish(c, Y[:, c])``, called on each block of channels ``c`` as soon as
+        its phases are done (in the same thread, while they are in cache): the pooling or the
+        interleaving of :func:`pooled_conv2d` and :func:`unpool_conv2d_transpose`
 
     Returns
     -------
@@ -264,44 +320,51 @@ def output_transform(M, out=None, ws=None):
             o[2 * i] += r[2]
             xp.subtract(r[1], r[2], out=o[2 * i + 1])
             o[2 * i + 1] -= r[3]
+        if finish is not None:
+            finish(c, o)
 
     map_slices(channels, M.shape[1], xp, M.size)  # independent channels: over the CPU threads
     return out
 
 
-def conv2d_phases(q, U, ws=None):
+def conv2d_phases(q, U, ws=None, finish=None):
     """The convolution (3×3, padding 1) of the image with phases ``q``, as its output phases.
 
     Parameters
     ----------
-    q : 4 arrays (C_in, Ty, Tx, B), the input's phases
+    q : 4 arrays (C_in, Ty, Tx, B), the input's phases, or :class:`Unpooled`
     U : array (16, C_out, C_in), :func:`kernel_transform` of the kernel (or
         :func:`transpose_kernel` of it, for the transposed convolution)
     ws : optional :class:`Workspace`; then ``Y`` is one of its buffers, valid until the next
         call that uses ``ws``
+    finish : optional, see :func:`output_transform`
 
     Returns
     -------
     Y : array (4, C_out, Ty, Tx, B), the phases of ``ops.conv2d(x, w, pad=1)``
     """
-    xp = array_module(q[0])
-    C_in, Ty, Tx, B = q[0].shape
+    xp = array_module(U)
+    C_in, Ty, Tx, B = q.shape if isinstance(q, Unpooled) else q[0].shape
     if U.shape[0] != 16 or U.shape[2] != C_in:
         raise ValueError(f"transformed kernel {U.shape} does not fit {C_in} input channels")
     n = Ty * Tx * B
     V = input_transform(q, ws=ws).reshape(16, C_in, n)
     M = _products(xp, U, V, _empty(ws, xp, "M", (16, U.shape[1], n), V.dtype))
-    return output_transform(M, ws=ws).reshape(4, U.shape[1], Ty, Tx, B)
+    Y = _empty(ws, xp, "Y", (4, U.shape[1], Ty, Tx, B), V.dtype)
+    return output_transform(M.reshape(16, U.shape[1], Ty, Tx, B), Y, ws, finish)
 
 
-def _products(xp, U, V, out):
-    """``out[ξ] = U[ξ] @ V[ξ]`` for ξ = 0..15. float16 as 16 two-dimensional products: CuPy
-    computes a batched float16 matmul in float32 through copies, while its 2-D float16 product
-    runs on tensor cores with float32 accumulation."""
+def _products(xp, U, V, out, threads=True):
+    """``out[ξ] = U[ξ] @ V[ξ]`` for ξ = 0..15, spread over the CPU threads (:func:`map_slices`)
+    unless ``threads`` is False (one batched product: the BLAS library's threads). float16 as
+    16 two-dimensional products: CuPy computes a batched float16 matmul in float32 through
+    copies, while its 2-D float16 product runs on tensor cores with float32 accumulation."""
     if V.dtype == np.float16:
         for i in range(16):
             xp.matmul(U[i], V[i], out=out[i])
         return out
+    if not threads:
+        return xp.matmul(U, V, out=out)
     map_slices(lambda i: xp.matmul(U[i], V[i], out=out[i]), 16, xp,  # over the CPU threads
                U.size + V.size + out.size)
     return out
@@ -338,7 +401,11 @@ def pooled_conv2d(x, U, ws=None):
     p : array (C_out, H/2, W/2, B); idx : int8 array, as :func:`ebl_ref.ops.maxpool2x2`
     """
     _check(x.shape, "the convolution's input")
-    return pool_window(*conv2d_phases(phases(x), U, ws))
+    xp = array_module(x)
+    shape = (U.shape[1],) + phases(x)[0].shape[1:]
+    p, idx = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=xp.int8)
+    conv2d_phases(phases(x), U, ws, finish=lambda c, Y: pool_window(*Y, out=(p[c], idx[c])))
+    return p, idx
 
 
 def conv2d_transpose(g, Ut, ws=None):
@@ -378,7 +445,45 @@ def unpool_conv2d_transpose(s, idx, Ut, out=None, ws=None):
     -------
     x : array (C_in, H, W, B), the feedback of ``s`` to the convolution's input
     """
-    return interleave(conv2d_phases(unpool_phases(s, idx), Ut, ws), out)
+    xp = array_module(s)
+    C_out, Ty, Tx, B = s.shape
+    if out is None:
+        out = xp.empty((Ut.shape[1], 2 * Ty, 2 * Tx, B), dtype=s.dtype)
+    conv2d_phases(Unpooled(s, idx), Ut, ws, finish=lambda c, Y: interleave(Y, out[c]))
+    return out
+
+
+def output_adjoint(g, out=None):
+    """``dM = (A ⊗ A) g``: the adjoint of :func:`output_transform`, from the output phases.
+
+    Parameters
+    ----------
+    g : 4 arrays (C, Ty, Tx, B), the phases of an output cotangent, or :class:`Unpooled`
+    out : optional array (16, C, Ty, Tx, B) to write into
+
+    Returns
+    -------
+    dM : array (16, C, Ty, Tx, B), ``dM[4a+b] = Σ_{i,j} Aᵀ[i,a] Aᵀ[j,b] g[2i+j]``
+    """
+    ref = g.s if isinstance(g, Unpooled) else g[0]
+    xp = array_module(ref)
+    if out is None:
+        out = xp.empty((16,) + ref.shape, dtype=ref.dtype)
+    source = _phase_source(g, None, xp)
+
+    def channels(c):
+        e0, e1, o0, o1 = source(c)  # g at (0, j) and (1, j): even and odd rows
+        # Aᵀ's columns are (1, 0), (1, 1), (1, −1), (0, −1): the rows a of (A g)...
+        for a, (h0, h1) in enumerate(((e0, e1), (e0 + o0, e1 + o1), (e0 - o0, e1 - o1),
+                                      (-o0, -o1))):
+            d = out[4 * a:4 * a + 4, c]  # ...and the same along the columns b
+            d[0] = h0
+            xp.add(h0, h1, out=d[1])
+            xp.subtract(h0, h1, out=d[2])
+            d[3] = -h1
+
+    map_slices(channels, ref.shape[0], xp, out.size)  # independent channels
+    return out
 
 
 def conv2d_weight_grad(x, g_phases):
@@ -391,7 +496,7 @@ def conv2d_weight_grad(x, g_phases):
     ----------
     x : array (C_in, H, W, B), H and W even, the convolution's input
     g_phases : 4 arrays (C_out, H/2, W/2, B), the phases of the output cotangent ``g``
-        (:func:`phases`, or :func:`unpool_phases` for ``g = unpool2x2(s, idx)``)
+        (:func:`phases`), or :class:`Unpooled` for ``g = unpool2x2(s, idx)``
 
     Returns
     -------
@@ -400,12 +505,13 @@ def conv2d_weight_grad(x, g_phases):
     _check(x.shape, "the convolution's input")
     xp = array_module(x)
     C_in, H, W, B = x.shape
-    C_out = g_phases[0].shape[0]
+    C_out = g_phases.shape[0] if isinstance(g_phases, Unpooled) else g_phases[0].shape[0]
     n = (H // 2) * (W // 2) * B
     V = input_transform(phases(x)).reshape(16, C_in, n)
-    aa = _constant(xp, "AA'", np.kron(AT, AT).T, x.dtype)  # (16, 4): adjoint of Aᵀ ⊗ Aᵀ
-    gy = xp.stack([g.reshape(C_out * n) for g in g_phases])  # (4, C_out·n)
-    dM = (aa @ gy).reshape(16, C_out, n)
-    dU = _products(xp, dM, V.transpose(0, 2, 1), xp.empty((16, C_out, C_in), dtype=x.dtype))
+    dM = output_adjoint(g_phases).reshape(16, C_out, n)
+    # Not _products: a transposed right operand runs ≈1.6× slower in the threads of map_slices
+    # than in the BLAS library's own (measured, OpenBLAS 0.3.31, 2 cores).
+    dU = _products(xp, dM, V.transpose(0, 2, 1), xp.empty((16, C_out, C_in), dtype=x.dtype),
+                   threads=False)
     gg = _constant(xp, "GG", np.kron(G, G), x.dtype)     # (16, 9)
     return (gg.T @ dU.reshape(16, C_out * C_in)).T.reshape(C_out, C_in, 3, 3)

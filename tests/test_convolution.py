@@ -56,6 +56,22 @@ def test_both_paths_give_the_network_ops(k):
     assert rel(cv.weight_grad(s[k - 1], s[k], idx_ref, params[f"W{k}"].shape), dw_ref) <= 1e-10
 
 
+@pytest.mark.parametrize("c_in", [1, 3, cv.WINOGRAD_MIN_IN - 1, cv.WINOGRAD_MIN_IN, 16])
+def test_weight_grad_takes_im2col_below_the_channel_threshold(c_in):
+    """conv1's weight gradient (1 or 3 input channels) is computed by im2col on both paths (the
+    faster there, measured); from WINOGRAD_MIN_IN input channels on by Winograd."""
+    rng = np.random.default_rng(c_in)
+    x, s = rng.uniform(0, 1, (c_in, 8, 8, 2)), rng.uniform(0, 1, (5, 4, 4, 2))
+    idx = rng.integers(0, 4, s.shape).astype(np.int8)
+    with cv.conv_path("im2col"):
+        ref = cv.weight_grad(x, s, idx, (5, c_in, 3, 3))
+    fast = cv.weight_grad(x, s, idx, (5, c_in, 3, 3))
+    if c_in < cv.WINOGRAD_MIN_IN:
+        np.testing.assert_array_equal(fast, ref)
+    else:
+        assert 0 < np.abs(fast - ref).max() <= 1e-10 * np.abs(ref).max()  # another rounding
+
+
 def test_prepared_is_the_parameters_plus_kernels():
     net, params, _ = problem()
     prepared = cv.Prepared(params)

@@ -81,6 +81,42 @@ def test_weight_grad_equals_reference(case):
     s = np.random.default_rng(case[2] + 2).standard_normal(idx.shape)
     ref_u = ops.conv2d_weight_grad(x, ops.unpool2x2(s, idx), w.shape)
     assert rel(wg.conv2d_weight_grad(x, wg.unpool_phases(s, idx)), ref_u) <= RTOL64
+    assert rel(wg.conv2d_weight_grad(x, wg.Unpooled(s, idx)), ref_u) <= RTOL64  # fused
+
+
+@given(conv_case())
+def test_phases_as_views_copies_or_unpooled_transform_alike(case):
+    """input_transform copies strided phases into contiguous memory first and computes the
+    phases of an Unpooled pair itself: every way in gives the same bits."""
+    x, w, g = arrays(case)
+    _, idx = ops.maxpool2x2(g)
+    s = np.random.default_rng(case[2] + 3).standard_normal(idx.shape)
+    copies = tuple(np.ascontiguousarray(p) for p in wg.phases(x))
+    np.testing.assert_array_equal(wg.input_transform(wg.phases(x)), wg.input_transform(copies))
+    np.testing.assert_array_equal(wg.input_transform(wg.Unpooled(s, idx)),
+                                  wg.input_transform(wg.unpool_phases(s, idx)))
+    assert wg.Unpooled(s, idx).shape == s.shape
+
+
+@given(conv_case())
+def test_output_adjoint_is_the_adjoint_of_the_output_transform(case):
+    x_shape, _, seed = case
+    rng = np.random.default_rng(seed)
+    shape = (x_shape[0], x_shape[1] // 2, x_shape[2] // 2, x_shape[3])
+    M, g = rng.standard_normal((16,) + shape), rng.standard_normal((4,) + shape)
+    lhs = np.vdot(wg.output_transform(M), g)
+    rhs = np.vdot(M, wg.output_adjoint(tuple(g)))
+    assert abs(lhs - rhs) <= 1e-12 * (np.abs(M).sum() * np.abs(g).max())
+
+
+def test_pool_window_writes_into_out_what_it_returns():
+    rng = np.random.default_rng(4)
+    a, b, c, d = rng.integers(0, 3, (4, 2, 3, 3, 2)).astype(float)  # many ties
+    p_ref, idx_ref = ops.pool_window(a, b, c, d)
+    out = (np.full(a.shape, np.nan), np.full(a.shape, 9, dtype=np.int8))
+    assert ops.pool_window(a, b, c, d, out=out) is out
+    np.testing.assert_array_equal(out[0], p_ref)
+    np.testing.assert_array_equal(out[1], idx_ref)
 
 
 @given(conv_case(max_c=3, max_side=2))

@@ -65,7 +65,8 @@ WINOGRAD_MIN_IN = 8
 class Prepared(dict):
     """The parameters of one relaxation (a dict, name -> array, as given) plus, for the
     Winograd path, the transformed kernels ``U[k]`` (16, C_k, C_{k−1}) and ``Ut[k]``
-    (16, C_{k−1}, C_k) of every conv k = 1..4, and a workspace for the intermediates.
+    (16, C_{k−1}, C_k) of every conv k = 1..4, and a workspace for the intermediates (the
+    thread's, :func:`~ebl_ref.winograd.thread_workspace`).
 
     Valid only while the arrays it was made from are not changed in place: make one per
     relaxation (or per training step), never keep it across an optimiser step.
@@ -75,7 +76,7 @@ class Prepared(dict):
         super().__init__(params)
         self.U = {k: winograd.kernel_transform(params[f"W{k}"]) for k in (1, 2, 3, 4)}
         self.Ut = {k: winograd.transpose_kernel(self.U[k]) for k in (2, 3, 4)}
-        self.ws = winograd.Workspace()
+        self.ws = winograd.thread_workspace()
 
 
 def prepare(params: dict) -> dict:

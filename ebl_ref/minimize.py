@@ -26,7 +26,8 @@ half-step, and F may increase). With the output clamped (CL/CpL) ``o`` is left o
 Work discipline: each conv's pooled drive ``P(W_k ⋆ s_{k−1})`` and its arg-max are computed once
 per change of ``s_{k−1}`` and reused for both the drive of s_k and the feedback to s_{k−1};
 ``P(W1 ⋆ x)`` once per batch. That is 3 convolutions + 3 transposed convolutions per iteration,
-the minimum (:meth:`ebl_ref.network.DCHN.flops_per_iteration`; docs/DEVIATIONS.md §6).
+the minimum (:meth:`ebl_ref.network.DCHN.flops_per_iteration`; docs/DEVIATIONS.md §6). A free
+phase starts with the zero state's drives known (:func:`zero_drives`).
 Observing costs nothing when ``observe`` is None.
 """
 from __future__ import annotations
@@ -98,6 +99,18 @@ def zero_state(net: DCHN, x) -> list:
     xp = array_module(x)
     batch = x.shape[-1]
     return [x] + [xp.zeros(net.state_shape(k, batch), dtype=x.dtype) for k in range(1, 6)]
+
+
+def zero_drives(s: list) -> list:
+    """The pooled drives of convs 2..4 at a :func:`zero_state` ``s``: ``P(W_k ⋆ 0) = 0`` (the
+    shape of s_k) with the arg-max at the first position of every window (a four-way tie, which
+    the first position wins on both convolution paths, :func:`ebl_ref.ops.pool_window`), for
+    any finite weights. Passed to :func:`relax`, they save the first iteration three
+    convolutions of zeros and give the same numbers. Conv 1's drive depends on the input and is
+    left None."""
+    xp = array_module(s[0])
+    return [None, None] + [(xp.zeros_like(s[k]), xp.zeros(s[k].shape, dtype=xp.int8))
+                           for k in (2, 3, 4)]
 
 
 def groups(mode: str, clamp_output: bool = False) -> tuple:
@@ -272,4 +285,6 @@ def free_phase(params: dict, net: DCHN, x, iterations: int = 60, mode: str = "as
     free phase of the paper's Table 1 runs (docs/DEVIATIONS.md §2). The prediction is
     ``free_phase(...).s[OUTPUT]``, o* of shape (B, M). ``analog``: see :func:`relax`.
     """
-    return relax(params, zero_state(net, x), iterations, mode=mode, tol=tol, analog=analog)
+    s = zero_state(net, x)
+    return relax(params, s, iterations, mode=mode, tol=tol, drives=zero_drives(s),
+                 analog=analog)

@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ebl_ref import network
+from ebl_ref.convolution import conv_path
 from ebl_ref.minimize import (clamp_mask, free_phase, groups, half_step, relax, update_layer,
-                              zero_state)
+                              zero_drives, zero_state)
 from ebl_ref.network import HIDDEN, OUTPUT, all_drives, cost, preactivation, total_energy
 from helpers import TINY, tiny_problem
 
@@ -127,6 +128,23 @@ def test_work_discipline(monkeypatch):
     calls.update(conv=0, transpose=0)
     relax(params, free.s, n, beta=0.5, y=y, drives=free.drives)  # a nudged phase reuses conv1
     assert calls == {"conv": 3 * n, "transpose": 3 * n}, calls
+    calls.update(conv=0, transpose=0)
+    free_phase(params, TINY, x, n)  # knows the zero state's drives: iteration 1 pools conv1
+    assert calls == {"conv": 3 * n, "transpose": 3 * n}, calls  # instead of conv3(s2 = 0)
+
+
+@pytest.mark.parametrize("path", ["winograd", "im2col"])
+def test_zero_drives_are_the_drives_of_the_zero_state(path):
+    params, x, _, _ = tiny_problem(7)
+    s0 = zero_state(TINY, x)
+    with conv_path(path):
+        computed = all_drives(params, s0)
+    known = zero_drives(s0)
+    assert known[0] is None and known[1] is None
+    for k in (2, 3, 4):
+        np.testing.assert_array_equal(known[k][0], computed[k][0])
+        np.testing.assert_array_equal(known[k][1], computed[k][1])
+        assert known[k][1].dtype == computed[k][1].dtype == np.int8
 
 
 def test_tolerance_stops_early_and_reports_residual():

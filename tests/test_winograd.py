@@ -223,3 +223,17 @@ def test_float16_runs_slice_by_slice_within_half_precision():
     z = wg.conv2d(x64.astype(np.float16), wg.kernel_transform(w64.astype(np.float16)))
     assert z.dtype == np.float16
     assert rel(z, ops.conv2d(x64, w64)) <= 1e-2  # float16: 11-bit significand
+
+
+def test_thread_workspace_is_one_per_thread_and_serves_every_prepared():
+    import threading
+
+    from ebl_ref.convolution import Prepared
+    params = {f"W{k}": np.zeros((2, 2, 3, 3)) for k in (1, 2, 3, 4)}
+    assert wg.thread_workspace() is wg.thread_workspace()
+    assert Prepared(params).ws is Prepared(params).ws is wg.thread_workspace()
+    other = []
+    t = threading.Thread(target=lambda: other.append(wg.thread_workspace()))
+    t.start()
+    t.join()
+    assert other[0] is not wg.thread_workspace()

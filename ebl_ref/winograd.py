@@ -102,7 +102,7 @@ _thread = threading.local()
 def thread_workspace() -> Workspace:
     """This thread's :class:`Workspace`, shared by every relaxation run in the thread
     (:class:`ebl_ref.convolution.Prepared`), so that a training step reuses the buffers of the
-    step before instead of having fresh memory paged in (measured: ≈ 20 ms per 60-iteration
+    step before instead of having fresh memory paged in (measured: 10–20 ms per 60-iteration
     free phase at full width, batch 16, on the 2-core development VM). Sharing is safe because
     every function here uses the buffers only during the call and returns fresh arrays; the
     buffers stay allocated at the largest size asked for, as long as the thread lives."""
@@ -282,18 +282,23 @@ def input_transform(q, out=None, ws=None):
     Parameters
     ----------
     q : 4 arrays (C, Ty, Tx, B), the image's phases (:func:`phases`), or :class:`Unpooled`
-    out : optional array (16, C, Ty, Tx, B) to write into
+    out : optional C-contiguous array (16, C, Ty, Tx, B) to write into
     ws : optional :class:`Workspace` for the intermediates (and ``out`` if not given)
 
     Returns
     -------
     V : array (16, C, Ty, Tx, B), ``V[4a+b]`` the transform's entry (a, b) of every tile
+
+    Raises ValueError for an ``out`` that is not C-contiguous.
     """
     ref = q.s if isinstance(q, Unpooled) else q[0]
     xp = array_module(ref)
     C, Ty, Tx, B = ref.shape
     if out is None:
         out = _empty(ws, xp, "V", (16, C, Ty, Tx, B), ref.dtype)
+    elif not out.flags.c_contiguous:
+        raise ValueError("input_transform writes through flat views: out must be C-contiguous "
+                         "(pass xp.empty(...) or leave out=None)")
     r = _empty(ws, xp, "rows", (4, 2, C, Ty, Tx, B), ref.dtype)  # rows done, per column phase
     source = _phase_source(q, ws, xp)
 
@@ -536,7 +541,7 @@ def conv2d_weight_grad(x, g_phases):
     n = (H // 2) * (W // 2) * B
     V = input_transform(phases(x)).reshape(16, C_in, n)
     dM = output_adjoint(g_phases).reshape(16, C_out, n)
-    # Not _products: a transposed right operand runs ≈1.6× slower in the threads of map_slices
+    # threads=False: a transposed right operand runs ≈1.6× slower in the threads of map_slices
     # than in the BLAS library's own (measured, OpenBLAS 0.3.31, 2 cores).
     dU = _products(xp, dM, V.transpose(0, 2, 1), xp.empty((16, C_out, C_in), dtype=x.dtype),
                    threads=False)

@@ -194,6 +194,9 @@ def test_refusals_name_the_problem():
         wg.kernel_transform(np.zeros((2, 2, 5, 5)))
     with pytest.raises(ValueError, match="even height and width"):
         wg.conv2d(np.zeros((2, 5, 4, 1)), wg.kernel_transform(np.zeros((2, 2, 3, 3))))
+    with pytest.raises(ValueError, match="out must be C-contiguous"):
+        strided = np.zeros((16, 2, 2, 4, 1))[..., ::2, :]
+        wg.input_transform(wg.phases(np.zeros((2, 4, 4, 1))), out=strided)
     with pytest.raises(ValueError, match="does not fit 3 input channels"):
         wg.conv2d(np.zeros((3, 4, 4, 1)), wg.kernel_transform(np.zeros((2, 2, 3, 3))))
 

@@ -8,9 +8,11 @@ Measures, on random inputs and freshly initialised parameters:
 * ``gemm`` — the float GEMM rate of the same array library (square matrices, same dtype),
   measured in the same run, as the yardstick.
 
-Achieved GFLOP/s count the minimum-work FLOPs
+Achieved GFLOP/s count the minimum-work FLOPs of the direct method
 (:meth:`ebl_ref.network.DCHN.flops_per_iteration` per iteration per example; the gradient
-convolutions are not counted). Each measurement is warmed up once, repeated, and the median
+convolutions are not counted). The Winograd path multiplies 2.25× less than that count says,
+so its "fraction of GEMM" can exceed 1: it compares work done with the yardstick's rate, not
+the path's own multiplications. Each measurement is warmed up once, repeated, and the median
 reported. This is a benchmark, not a test: nothing here asserts a speed.
 
 Every result names its machine (:func:`ebl_ref.machine.machine_info`: CPU, host, BLAS library,
@@ -124,8 +126,8 @@ def add_arguments(p) -> None:
     a("--matmul", default="ieee", type=choice_arg(MATMULS, "matmul"), metavar="NAME",
       help="float32 products: ieee, or tf32 (gpu only) (default ieee)")
     a("--conv", default=DEFAULT_CONV, type=choice_arg(CONV_PATHS, "conv"), metavar="NAME",
-      help=f"convolution code: winograd (fast) or im2col (the reference) (default "
-           f"{DEFAULT_CONV})")
+      help=f"convolution code: auto (the faster per convolution), winograd or im2col (the "
+           f"reference) (default {DEFAULT_CONV})")
     a("--repeats", type=number_arg(int, "repeats", AT_LEAST_ONE), default=3, metavar="N",
       help="timed repeats after one warm-up; the median is reported (default 3)")
     a("--json", action="store_true", help="print one JSON line instead of the table")

@@ -56,6 +56,18 @@ def worktree(rev: str, repo: Path = ROOT):
                            capture_output=True)
 
 
+def describe_tree(root: Path = ROOT) -> str:
+    """``root``'s commit, with ``+changes`` if its tracked files differ from it (what side B
+    measured), e.g. ``436a5e8`` or ``436a5e8+changes``; ``unknown`` outside a git checkout."""
+    rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True)
+    if rev.returncode:
+        return "unknown"
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                            "--untracked-files=no"], capture_output=True, text=True)
+    return rev.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def run_side(root: Path, flags: list, command=None) -> dict:
     """One benchmark process in tree ``root``: its JSON result (the last line of stdout)."""
     command = command or [sys.executable, "-m", "ebl_ref.bench", "--json"]
@@ -143,11 +155,13 @@ def main(argv=None) -> int:
         return 2
     summary = summarise(results)
     head = results["B"][0]
+    rev_b = describe_tree()
     print(f"A = {args.rev} {args.a_flags}".rstrip() + "; "
-          + f"B = this checkout {args.b_flags}".rstrip())
+          + f"B = this checkout ({rev_b}) {args.b_flags}".rstrip())
+    rounds = f"{args.rounds} round{'s' if args.rounds > 1 else ''}"
     print(f"widths {head['widths']}, batch {head['batch']}, {head['device']} {head['dtype']}, "
-          f"{head['free_iters']}/{head['train_iters']} iterations; {args.rounds} rounds A B, "
-          "in-process median of each process's timed repeats")
+          f"conv {head.get('conv', '?')}, {head['free_iters']}/{head['train_iters']} iterations; "
+          f"{rounds} A B, in-process median of each process's timed repeats")
     print(describe(info))
     loads = [r["load_before"] for side in results.values() for r in side
              if r.get("load_before") is not None]
@@ -159,7 +173,8 @@ def main(argv=None) -> int:
               f"  B {s['B']['median']:8.3f} ex/s [{s['B']['min']:.3f}–{s['B']['max']:.3f}]"
               f"  B/A {s['ratio']:.3f}")
     if args.out:
-        record = {"rev_a": args.rev, "a_flags": args.a_flags, "b_flags": args.b_flags,
+        record = {"rev_a": args.rev, "rev_b": rev_b, "a_flags": args.a_flags,
+                  "b_flags": args.b_flags,
                   "bench_flags": flags, "rounds": args.rounds, "machine": info,
                   "summary": summary, "results": results}
         tmp = Path(args.out).with_suffix(".tmp")

@@ -96,8 +96,10 @@ class Config:
                            within=AT_LEAST_ONE)
     train_iters: int = knob(15, "iterations of each second phase (nudged, eq. 4, or clamped, "
                             "eq. 2)", within=AT_LEAST_ONE)
-    conv: str = knob("winograd", "convolution code: winograd (fast) or im2col (the reference; "
-                     "the two differ in rounding only)", choices=CONV_PATHS, resumable=True)
+    conv: str = knob("auto", "convolution code: auto (per convolution the faster: Winograd "
+                     "from 64x128 channel pairs on, im2col below), winograd (everywhere) or "
+                     "im2col (the reference); they differ in rounding only", choices=CONV_PATHS,
+                     resumable=True)
     mode: str = knob("async", "minimiser schedule: async (odd and even layers in turn) or sync",
                      choices=SCHEDULES)
     zero_term: str = knob("relaxed", "β = 0 state of CL and the one-sided rules: relaxed = s* "

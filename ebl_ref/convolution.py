@@ -5,13 +5,17 @@ Both compute the same maps (paper §3's ``P(W_k ⋆ s_{k−1})``, its arg-max, t
 float64, see :mod:`ebl_ref.winograd`), like two BLAS libraries. So the choice is a process-wide
 setting, like a BLAS library's, not an argument threaded through every function:
 
-* ``"winograd"`` (default, :data:`DEFAULT`): :mod:`ebl_ref.winograd`, F(2×2, 3×3) fused with
-  the pooling and unpooling — 2.25× fewer multiplications;
+* ``"auto"`` (default, :data:`DEFAULT`): per convolution, Winograd where it is the faster —
+  when ``C_in · C_out ≥`` :data:`AUTO_MIN_PAIRS` — and im2col below (:func:`uses_winograd`);
+  at the paper's widths (128, 256, 512, 512) that is Winograd for conv2..4 and im2col for
+  conv1 of the image;
+* ``"winograd"``: :mod:`ebl_ref.winograd` for every convolution, F(2×2, 3×3) fused with the
+  pooling and unpooling — 2.25× fewer multiplications;
 * ``"im2col"``: :mod:`ebl_ref.ops`, the readable reference and the tests' oracle.
 
 ``set_conv_path(name)`` sets it (the runner, from the configuration's ``conv``),
 ``with conv_path(name):`` sets it for a block (tests). A relaxation first calls
-:func:`prepare`, which with the Winograd path returns the parameters together with their
+:func:`prepare`, which unless the path is im2col returns the parameters together with their
 transformed kernels and a :class:`~ebl_ref.winograd.Workspace` (:class:`Prepared`): the kernels
 are transformed once per relaxation (the parameters do not change during it), not once per
 iteration. The network's ops (:func:`pooled_conv`, :func:`feedback`, :func:`weight_grad`) take
@@ -23,9 +27,18 @@ import contextlib
 
 from . import ops, winograd
 
-CONV_PATHS = ("winograd", "im2col")
-DEFAULT = "winograd"
+CONV_PATHS = ("auto", "winograd", "im2col")
+DEFAULT = "auto"
 _current = [DEFAULT]
+
+# "auto" takes Winograd for a convolution with at least this many channel pairs C_in·C_out.
+# Measured per operation (pooled conv; unpooled transposed conv; weight gradient) on the 2-core
+# development VM (AMD EPYC, OpenBLAS SkylakeX kernel, 2 threads), float32, batch 16 and 32:
+# Winograd was 0.4–0.9× as fast as im2col at 16·32, 32·64 and 64·64 channel pairs (the quick
+# preset's widths 16-32-64-64), 1.0–1.6× at 64·128, 1.3–2.0× from 128·128 on (the paper's
+# conv2..4); at conv1 of an RGB image (3·128) 0.5× for the pooled conv and 0.3–0.4× for the
+# weight gradient (at 1·128, MNIST's conv1, 1.25× for the pooled conv, computed once per batch).
+AUTO_MIN_PAIRS = 64 * 128
 
 
 def get_conv_path() -> str:
@@ -55,18 +68,12 @@ def conv_path(name: str):
         set_conv_path(previous)
 
 
-# The weight gradient of a conv with fewer input channels than this (conv1 of an image: 1 or 3)
-# is computed by im2col on both paths: Winograd's 16 products would have C_in columns each, and
-# its transformed cotangent is 4× the size of the unpooled one (measured at the paper's conv1,
-# 3 -> 128 channels, 32×32, batch 16, float32: im2col 3.5× faster).
-WINOGRAD_MIN_IN = 8
-
-
 class Prepared(dict):
     """The parameters of one relaxation (a dict, name -> array, as given) plus, for the
-    Winograd path, the transformed kernels ``U[k]`` (16, C_k, C_{k−1}) and ``Ut[k]``
-    (16, C_{k−1}, C_k) of every conv k = 1..4, and a workspace for the intermediates (the
-    thread's, :func:`~ebl_ref.winograd.thread_workspace`).
+    Winograd path, the transformed kernels ``U[k]`` (16, C_k, C_{k−1}) of every conv k = 1..4
+    and ``Ut[k]`` (16, C_{k−1}, C_k) of convs k = 2..4 (conv 1's input is clamped: no feedback),
+    and a workspace for the intermediates (the thread's,
+    :func:`~ebl_ref.winograd.thread_workspace`).
 
     Valid only while the arrays it was made from are not changed in place: make one per
     relaxation (or per training step), never keep it across an optimiser step.
@@ -79,9 +86,17 @@ class Prepared(dict):
         self.ws = winograd.thread_workspace()
 
 
+def uses_winograd(c_in: int, c_out: int) -> bool:
+    """Whether a 3×3 convolution between ``c_in`` and ``c_out`` channels (and its transpose and
+    weight gradient) is computed by Winograd under the path in use: always with "winograd",
+    never with "im2col", with "auto" when ``c_in · c_out ≥`` :data:`AUTO_MIN_PAIRS`."""
+    path = get_conv_path()
+    return path == "winograd" or (path == "auto" and c_in * c_out >= AUTO_MIN_PAIRS)
+
+
 def prepare(params: dict) -> dict:
-    """``params`` ready for a relaxation: a :class:`Prepared` with the Winograd path (``params``
-    itself if it already is one), ``params`` unchanged with im2col."""
+    """``params`` ready for a relaxation: a :class:`Prepared` unless the path is im2col
+    (``params`` itself if it already is one), ``params`` unchanged with im2col."""
     if get_conv_path() == "im2col" or isinstance(params, Prepared):
         return params
     return Prepared(params)
@@ -106,7 +121,7 @@ def pooled_conv(params: dict, x, k: int):
     -------
     p : (C_k, H/2, W/2, B); idx : int8, as :func:`ebl_ref.ops.maxpool2x2`
     """
-    if get_conv_path() == "im2col":
+    if not uses_winograd(x.shape[0], params[f"W{k}"].shape[0]):
         return ops.maxpool2x2(ops.conv2d(x, params[f"W{k}"]))
     U, ws = _U(params, k)
     return winograd.pooled_conv2d(x, U, ws)
@@ -127,7 +142,7 @@ def feedback(params: dict, s_k, idx, k: int, in_shape: tuple):
     array (C_{k−1}, H, W, B)
     """
     w = params[f"W{k}"]
-    if get_conv_path() == "im2col":
+    if not uses_winograd(in_shape[0], s_k.shape[0]):
         return ops.conv2d_transpose(ops.unpool2x2(s_k, idx), w, in_shape)
     if isinstance(params, Prepared) and k in params.Ut:
         Ut, ws = params.Ut[k], params.ws
@@ -148,6 +163,6 @@ def weight_grad(x, s_k, idx, kernel_shape: tuple):
     -------
     array ``kernel_shape``
     """
-    if get_conv_path() == "im2col" or x.shape[0] < WINOGRAD_MIN_IN:
+    if not uses_winograd(kernel_shape[1], kernel_shape[0]):
         return ops.conv2d_weight_grad(x, ops.unpool2x2(s_k, idx), kernel_shape)
     return winograd.conv2d_weight_grad(x, winograd.Unpooled(s_k, idx))

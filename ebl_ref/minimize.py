@@ -107,7 +107,9 @@ def zero_drives(s: list) -> list:
     the first position wins on both convolution paths, :func:`ebl_ref.ops.pool_window`), for
     any finite weights. Passed to :func:`relax`, they save the first iteration three
     convolutions of zeros and give the same numbers. Conv 1's drive depends on the input and is
-    left None."""
+    left None. Only for a state whose layers s1..s3 are zero (it is not checked, which would
+    cost a pass over the state and, on the GPU, a host synchronisation): from any other state
+    the drives would be wrong."""
     xp = array_module(s[0])
     return [None, None] + [(xp.zeros_like(s[k]), xp.zeros(s[k].shape, dtype=xp.int8))
                            for k in (2, 3, 4)]

@@ -196,8 +196,19 @@ def pool_window(a, b, c, d, out=None):
     """Maximum and arg-max of the four entries of every window, given as four arrays in
     :data:`WINDOW` order (the core of :func:`maxpool2x2`, shared with the fused Winograd path).
 
-    Returns ``(p, idx)`` as :func:`maxpool2x2`; on ties the first position wins. With
-    ``out = (p, idx)`` (arrays of the windows' shape, idx int8) the results are written there.
+    Parameters
+    ----------
+    a, b, c, d : arrays of one shape (e.g. (C, H/2, W/2, B)) and float dtype: the entries at
+        window positions 0..3 (top left, top right, bottom left, bottom right)
+    out : optional ``(p, idx)``, arrays of that shape (``p`` of the inputs' dtype, ``idx``
+        int8), written and returned
+
+    Returns
+    -------
+    ``(p, idx)`` as :func:`maxpool2x2`: the maxima and their positions 0..3 (int8). On ties the
+    first position wins. A NaN entry makes ``p`` NaN (``maximum`` propagates it) and ``idx``
+    whatever the strict comparisons give, which are all false with NaN: not meaningful, and a
+    run stops at the first non-finite state anyway (its divergence check).
     """
     xp = array_module(a)
     top, bottom = xp.maximum(a, b), xp.maximum(c, d)

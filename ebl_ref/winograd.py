@@ -72,9 +72,13 @@ class Workspace:
     """Scratch arrays kept between calls, e.g. across the iterations of a relaxation.
 
     Every function below that takes ``ws`` draws its intermediate arrays (transformed input,
-    products, output phases) from it instead of allocating them, and returns only fresh
-    arrays, so a buffer is reused by the next call. One workspace may serve every convolution
-    of a network, one call at a time (not from several threads). Each named buffer is one flat
+    products, output phases) from it instead of allocating them, so a buffer is reused by the
+    next call. The convolutions (:func:`conv2d`, :func:`pooled_conv2d`, :func:`conv2d_transpose`,
+    :func:`unpool_conv2d_transpose`) return fresh arrays; the building blocks
+    (:func:`input_transform`, :func:`output_transform`, :func:`conv2d_phases`) return workspace
+    buffers when given ``ws`` and no ``out``, valid until the next call with the same ``ws``.
+    One workspace may serve every convolution of a network, one call at a time (not from
+    several threads). Each named buffer is one flat
     array, grown to the largest size asked for: at full width (128, 256, 512, 512) and batch B
     the workspace holds 5·B MiB in float32 (measured), beside the transformed kernels' 52 MiB.
     """
@@ -104,8 +108,10 @@ def thread_workspace() -> Workspace:
     (:class:`ebl_ref.convolution.Prepared`), so that a training step reuses the buffers of the
     step before instead of having fresh memory paged in (measured: 10–20 ms per 60-iteration
     free phase at full width, batch 16, on the 2-core development VM). Sharing is safe because
-    every function here uses the buffers only during the call and returns fresh arrays; the
-    buffers stay allocated at the largest size asked for, as long as the thread lives."""
+    the network's ops (:mod:`ebl_ref.convolution`) call only the convolutions, which use the
+    buffers during the call and return fresh arrays; a caller of the building blocks must use
+    their result before the next call in the thread. The buffers stay allocated at the largest
+    size asked for, as long as the thread lives."""
     if not hasattr(_thread, "ws"):
         _thread.ws = Workspace()
     return _thread.ws

@@ -93,7 +93,7 @@ def test_config_field_defaults_are_the_documented_ones():
             c.zero_term, c.log_every, c.train_subset, c.val_size, c.data_dir, c.conv,
             c.matmul) == (
         "c-ep", "fashion-mnist", "cpu", "float32", 0, 256, 2e-6, "relaxed", 20, 0, 0, None,
-        "winograd", "ieee")
+        "auto", "ieee")
     # issue 9: all cores (or the environment's count), full test set, every epoch evaluated,
     # checkpoints at epoch ends only, the user cache, no TensorBoard
     assert (c.threads, c.test_subset, c.eval_every, c.checkpoint_every, c.cache_dir, c.cache,

@@ -7,9 +7,10 @@ from ebl_ref import convolution as cv
 from ebl_ref.network import DCHN, init_params
 
 
-def test_default_is_winograd_and_choices_are_pinned():
-    assert cv.DEFAULT == "winograd" and cv.CONV_PATHS == ("winograd", "im2col")
-    assert cv.get_conv_path() == "winograd"  # no test leaves another path set
+def test_default_is_auto_and_choices_are_pinned():
+    assert cv.DEFAULT == "auto" and cv.CONV_PATHS == ("auto", "winograd", "im2col")
+    assert cv.get_conv_path() == "auto"  # no test leaves another path set
+    assert cv.AUTO_MIN_PAIRS == 64 * 128
 
 
 def test_conv_path_context_restores_even_after_an_error():
@@ -17,13 +18,13 @@ def test_conv_path_context_restores_even_after_an_error():
         with cv.conv_path("im2col"):
             assert cv.get_conv_path() == "im2col"
             raise RuntimeError
-    assert cv.get_conv_path() == "winograd"
+    assert cv.get_conv_path() == "auto"
 
 
 def test_unknown_path_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match="unknown convolution path 'fft'.*winograd, im2col"):
+    with pytest.raises(ValueError, match="unknown convolution path 'fft'.*auto, winograd, im2col"):
         cv.set_conv_path("fft")
-    assert cv.get_conv_path() == "winograd"
+    assert cv.get_conv_path() == "auto"
 
 
 def problem(seed=0, batch=3):
@@ -56,20 +57,30 @@ def test_both_paths_give_the_network_ops(k):
     assert rel(cv.weight_grad(s[k - 1], s[k], idx_ref, params[f"W{k}"].shape), dw_ref) <= 1e-10
 
 
-@pytest.mark.parametrize("c_in", [1, 3, cv.WINOGRAD_MIN_IN - 1, cv.WINOGRAD_MIN_IN, 16])
-def test_weight_grad_takes_im2col_below_the_channel_threshold(c_in):
-    """conv1's weight gradient (1 or 3 input channels) is computed by im2col on both paths (the
-    faster there, measured); from WINOGRAD_MIN_IN input channels on by Winograd."""
-    rng = np.random.default_rng(c_in)
-    x, s = rng.uniform(0, 1, (c_in, 8, 8, 2)), rng.uniform(0, 1, (5, 4, 4, 2))
-    idx = rng.integers(0, 4, s.shape).astype(np.int8)
-    with cv.conv_path("im2col"):
-        ref = cv.weight_grad(x, s, idx, (5, c_in, 3, 3))
-    fast = cv.weight_grad(x, s, idx, (5, c_in, 3, 3))
-    if c_in < cv.WINOGRAD_MIN_IN:
-        np.testing.assert_array_equal(fast, ref)
-    else:
-        assert 0 < np.abs(fast - ref).max() <= 1e-10 * np.abs(ref).max()  # another rounding
+@pytest.mark.parametrize("c_in, c_out, fast", [
+    (3, 128, False),      # conv1 of an RGB image at the paper's widths: im2col
+    (16, 32, False), (32, 64, False), (64, 64, False),   # the quick preset's convs: im2col
+    (64, 128, True), (128, 256, True), (512, 512, True),  # from 64·128 channel pairs on
+])
+def test_auto_takes_winograd_from_the_channel_threshold(c_in, c_out, fast):
+    """"auto" computes a convolution's three ops (pooled conv, feedback, weight gradient) by
+    Winograd exactly when C_in·C_out ≥ AUTO_MIN_PAIRS; "winograd" always, "im2col" never."""
+    rng = np.random.default_rng(c_in + c_out)
+    x = rng.uniform(0, 1, (c_in, 4, 4, 1))
+    w = rng.standard_normal((c_out, c_in, 3, 3)) / np.sqrt(9 * c_in)
+    params = {"W1": w}
+    s = rng.uniform(0, 1, (c_out, 2, 2, 1))
+    results = {}
+    for path in cv.CONV_PATHS:
+        with cv.conv_path(path):
+            assert cv.uses_winograd(c_in, c_out) == {"auto": fast, "winograd": True,
+                                                     "im2col": False}[path]
+            p, idx = cv.pooled_conv(params, x, 1)
+            results[path] = (p, idx, cv.feedback(params, s, idx, 1, x.shape),
+                             cv.weight_grad(x, s, idx, w.shape))
+    same = results["winograd" if fast else "im2col"]
+    for a, b in zip(results["auto"], same):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_prepared_is_the_parameters_plus_kernels():

@@ -130,6 +130,14 @@ def test_worktree_checks_out_the_revision_and_cleans_up(tmp_path):
     with pytest.raises(compare.CompareError, match="cannot check out 'nope'"):
         with compare.worktree("nope", repo):
             pass
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert compare.describe_tree(repo) == head + "+changes"  # f.txt differs from HEAD
+    subprocess.run(git + ["commit", "-qam", "two"], check=True)
+    assert compare.describe_tree(repo) == subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+        text=True, check=True).stdout.strip()
+    assert compare.describe_tree(tmp_path) == "unknown"  # not a git checkout
 
 
 def test_main_with_an_unknown_revision_exits_2(capsys):

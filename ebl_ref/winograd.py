@@ -259,13 +259,19 @@ class Unpooled(NamedTuple):
         return self.s.shape
 
 
+def _first(q):
+    """An array with the shape, dtype and array module of every phase of ``q`` (4 arrays or
+    :class:`Unpooled`)."""
+    return q.s if isinstance(q, Unpooled) else q[0]
+
+
 def _phase_source(q, ws, xp):
     """A function ``c -> 4 C-contiguous arrays``: channels ``c`` of the phases ``q`` (4 arrays
     or :class:`Unpooled`), copied (views) or computed (:class:`Unpooled`) into a workspace
     buffer where needed, fresh contiguous phases used as they are."""
     if not isinstance(q, Unpooled) and all(p.flags.c_contiguous for p in q):
         return lambda c: [p[c] for p in q]
-    ref = q.s if isinstance(q, Unpooled) else q[0]
+    ref = _first(q)
     buf = _empty(ws, xp, "phases", (4,) + ref.shape, ref.dtype)
 
     def source(c):
@@ -297,7 +303,7 @@ def input_transform(q, out=None, ws=None):
 
     Raises ValueError for an ``out`` that is not C-contiguous.
     """
-    ref = q.s if isinstance(q, Unpooled) else q[0]
+    ref = _first(q)
     xp = array_module(ref)
     C, Ty, Tx, B = ref.shape
     if out is None:
@@ -382,7 +388,7 @@ def conv2d_phases(q, U, ws=None, finish=None):
     Y : array (4, C_out, Ty, Tx, B), the phases of ``ops.conv2d(x, w, pad=1)``
     """
     xp = array_module(U)
-    C_in, Ty, Tx, B = q.shape if isinstance(q, Unpooled) else q[0].shape
+    C_in, Ty, Tx, B = _first(q).shape
     if U.shape[0] != 16 or U.shape[2] != C_in:
         raise ValueError(f"transformed kernel {U.shape} does not fit {C_in} input channels")
     n = Ty * Tx * B
@@ -439,10 +445,10 @@ def pooled_conv2d(x, U, ws=None):
     p : array (C_out, H/2, W/2, B); idx : int8 array, as :func:`ebl_ref.ops.maxpool2x2`
     """
     _check(x.shape, "the convolution's input")
-    xp = array_module(x)
-    shape = (U.shape[1],) + phases(x)[0].shape[1:]
+    xp, q = array_module(x), phases(x)
+    shape = (U.shape[1],) + q[0].shape[1:]
     p, idx = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=xp.int8)
-    conv2d_phases(phases(x), U, ws, finish=lambda c, Y: pool_window(*Y, out=(p[c], idx[c])))
+    conv2d_phases(q, U, ws, finish=lambda c, Y: pool_window(*Y, out=(p[c], idx[c])))
     return p, idx
 
 
@@ -503,7 +509,7 @@ def output_adjoint(g, out=None):
     -------
     dM : array (16, C, Ty, Tx, B), ``dM[4a+b] = Σ_{i,j} Aᵀ[i,a] Aᵀ[j,b] g[2i+j]``
     """
-    ref = g.s if isinstance(g, Unpooled) else g[0]
+    ref = _first(g)
     xp = array_module(ref)
     if out is None:
         out = xp.empty((16,) + ref.shape, dtype=ref.dtype)
@@ -543,7 +549,7 @@ def conv2d_weight_grad(x, g_phases):
     _check(x.shape, "the convolution's input")
     xp = array_module(x)
     C_in, H, W, B = x.shape
-    C_out = g_phases.shape[0] if isinstance(g_phases, Unpooled) else g_phases[0].shape[0]
+    C_out = _first(g_phases).shape[0]
     n = (H // 2) * (W // 2) * B
     V = input_transform(phases(x)).reshape(16, C_in, n)
     dM = output_adjoint(g_phases).reshape(16, C_out, n)

@@ -31,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 from .machine import describe, machine_info
+from .provenance import git_revision
 
 ROOT = Path(__file__).resolve().parent.parent  # this checkout: side B
 METRICS = ("free_phase", "cep_step")
@@ -57,15 +58,13 @@ def worktree(rev: str, repo: Path = ROOT):
 
 
 def describe_tree(root: Path = ROOT) -> str:
-    """``root``'s commit, with ``+changes`` if its tracked files differ from it (what side B
-    measured), e.g. ``436a5e8`` or ``436a5e8+changes``; ``unknown`` outside a git checkout."""
-    rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True)
-    if rev.returncode:
+    """``root``'s commit, short, with ``+changes`` if its work tree differs from it (what side B
+    measured; :func:`ebl_ref.provenance.git_revision`), e.g. ``436a5e8`` or
+    ``436a5e8+changes``; ``unknown`` outside a git checkout."""
+    rev = git_revision(root)
+    if rev is None:
         return "unknown"
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
-                            "--untracked-files=no"], capture_output=True, text=True)
-    return rev.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+    return rev.removesuffix("-dirty")[:7] + ("+changes" if rev.endswith("-dirty") else "")
 
 
 def run_side(root: Path, flags: list, command=None) -> dict:

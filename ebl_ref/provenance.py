@@ -18,9 +18,10 @@ from . import __version__
 from .machine import machine_info
 
 
-def git_revision() -> str | None:
-    """The package's git commit, with ``-dirty`` if its work tree has changes; None outside git."""
-    here = Path(__file__).resolve().parent
+def git_revision(root: Path | None = None) -> str | None:
+    """The git commit of ``root`` (default: the package's checkout), with ``-dirty`` if its
+    work tree has changes (tracked or untracked files); None outside git."""
+    here = Path(__file__).resolve().parent if root is None else Path(root)
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                              text=True, timeout=5)

@@ -273,10 +273,11 @@ def _phase_source(q, ws, xp):
         return lambda c: [p[c] for p in q]
     ref = _first(q)
     buf = _empty(ws, xp, "phases", (4,) + ref.shape, ref.dtype)
+    unpooled = isinstance(q, Unpooled)
 
     def source(c):
         for k in range(4):
-            if isinstance(q, Unpooled):
+            if unpooled:  # unpool_phases, block by block, into the buffer
                 xp.multiply(q.s[c], q.idx[c] == k, out=buf[k, c])  # s where the max was
             else:
                 buf[k, c] = q[k][c]
@@ -470,7 +471,9 @@ def conv2d_transpose(g, Ut, ws=None):
 
 
 def unpool_phases(s, idx):
-    """The phases of ``ops.unpool2x2(s, idx)``: ``s · [idx = k]`` for k = 0..3."""
+    """The phases of ``ops.unpool2x2(s, idx)``: ``s · [idx = k]`` for k = 0..3, as fresh
+    arrays (the readable form of :class:`Unpooled`, which the transforms compute block by
+    block instead; the tests check that both give the same bits)."""
     return tuple(s * (idx == k) for k in range(4))
 
 
